@@ -1,0 +1,1 @@
+"""Command-line tools: ``substratus``, ``kubectl-applybuild`` and ``kubectl-notebook``."""

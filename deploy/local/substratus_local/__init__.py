@@ -1,0 +1,1 @@
+"""The local stack behind `make up`, `make down` and the test fixtures."""

@@ -1,0 +1,210 @@
+"""Find or build the binaries of the local stack.
+
+No registry ships kube-apiserver and friends, so they are compiled from Go modules with
+the machine's Go toolchain, once per version, into a cache outside the repository.
+Binaries found through ``KUBEBUILDER_ASSETS`` or on ``PATH`` are used as they are.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+VERSIONS_FILE = Path(__file__).with_name("versions.toml")
+
+KUBE_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+
+
+class BuildError(RuntimeError):
+    """A binary could not be found or built; the message says what to install or set."""
+
+
+def versions() -> dict[str, str]:
+    with VERSIONS_FILE.open("rb") as f:
+        data = tomllib.load(f)
+    return {name: str(section["version"]) for name, section in data.items()}
+
+
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "substratus"
+
+
+@dataclass(frozen=True)
+class Component:
+    """A group of binaries built together from one Go module at one version."""
+
+    name: str
+    module: str
+    version: str
+    packages: dict[str, str]  # binary name -> Go package path
+    staging_replaces: bool = False  # k8s.io/kubernetes needs every staging module pinned
+
+    @property
+    def bin_dir(self) -> Path:
+        return cache_root() / f"{self.name}-{self.version}" / "bin"
+
+
+def components() -> list[Component]:
+    v = versions()
+    return [
+        Component(
+            "kubernetes",
+            "k8s.io/kubernetes",
+            v["kubernetes"],
+            {cmd: f"k8s.io/kubernetes/cmd/{cmd}" for cmd in KUBE_COMMANDS},
+            staging_replaces=True,
+        ),
+        Component("etcd", "go.etcd.io/etcd/server/v3", v["etcd"], {"etcd": "go.etcd.io/etcd/server/v3"}),
+        Component("kwok", "sigs.k8s.io/kwok", v["kwok"], {"kwok": "sigs.k8s.io/kwok/cmd/kwok"}),
+        Component("helm", "helm.sh/helm/v3", v["helm"], {"helm": "helm.sh/helm/v3/cmd/helm"}),
+    ]
+
+
+def _go_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["GOTOOLCHAIN"] = "local"  # never try to download another toolchain
+    env.setdefault("CGO_ENABLED", "0")
+    env.setdefault("GOFLAGS", "-buildvcs=false")
+    return env
+
+
+def _go() -> str:
+    go = shutil.which("go")
+    if go is None:
+        raise BuildError("Go is not installed: install the Go toolchain (>= 1.26) to build the local stack")
+    return go
+
+
+def _staging_modules(module: str, version: str) -> list[str]:
+    """The k8s.io/* modules that k8s.io/kubernetes replaces with its staging directory."""
+    out = subprocess.run(
+        [_go(), "mod", "download", "-json", f"{module}@{version}"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=_go_env(),
+        cwd=cache_root(),
+    ).stdout
+    gomod = Path(json.loads(out)["GoMod"]).read_text()
+    return sorted(set(re.findall(r"^\s*(k8s\.io/[\w.-]+) => \./staging/", gomod, re.MULTILINE)))
+
+
+def _write_wrapper(component: Component, workdir: Path) -> None:
+    """A throwaway module that requires the component and names its commands as tools."""
+    lines = ["module substratus.local/build", "", "go 1.26", "", f"require {component.module} {component.version}", ""]
+    if component.staging_replaces:
+        staging_version = "v0." + component.version.removeprefix("v1.")
+        lines.append("replace (")
+        lines += [f"\t{m} => {m} {staging_version}" for m in _staging_modules(component.module, component.version)]
+        lines += [")", ""]
+    lines += [f"tool {pkg}" for pkg in component.packages.values()]
+    (workdir / "go.mod").write_text("\n".join(lines) + "\n")
+
+
+Progress = Callable[[str], None]
+
+
+def _run_streaming(cmd: list[str], cwd: Path, progress: Progress) -> None:
+    """Run a go command, feeding each package it reports to ``progress``; keep the tail for errors."""
+    tail: list[str] = []
+    with subprocess.Popen(
+        cmd, cwd=cwd, env=_go_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip()
+            tail = [*tail[-40:], line]
+            progress(line)
+        if proc.wait() != 0:
+            raise BuildError(f"{' '.join(cmd[:3])} failed in {cwd}:\n" + "\n".join(tail))
+
+
+def build(component: Component, progress: Progress) -> None:
+    workdir = cache_root() / "build" / f"{component.name}-{component.version}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    _write_wrapper(component, workdir)
+    progress(f"resolving modules for {component.name} {component.version}")
+    _run_streaming([_go(), "mod", "tidy"], workdir, progress)
+    staging = component.bin_dir.with_name("bin.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    _run_streaming(
+        [_go(), "build", "-v", "-trimpath", "-ldflags=-s -w", "-o", str(staging), *component.packages.values()],
+        workdir,
+        progress,
+    )
+    # The rename makes the cache entry appear whole or not at all.
+    shutil.rmtree(component.bin_dir, ignore_errors=True)
+    staging.rename(component.bin_dir)
+
+
+def _found_elsewhere(binary: str) -> Path | None:
+    assets = os.environ.get("KUBEBUILDER_ASSETS")
+    if assets and (Path(assets) / binary).is_file():
+        return Path(assets) / binary
+    # The machine's kubectl may be a cloud SDK dispatcher; only trust real binaries for the rest.
+    if binary != "kubectl":
+        found = shutil.which(binary)
+        if found:
+            return Path(found)
+    return None
+
+
+def _print_progress(component: str) -> Progress:
+    started = time.monotonic()
+    count = 0
+    interactive = sys.stderr.isatty()
+
+    def report(line: str) -> None:
+        nonlocal count
+        count += 1
+        msg = f"  building {component}: {count} packages, {time.monotonic() - started:4.0f}s  {line[:70]}"
+        if interactive:
+            sys.stderr.write("\r\033[K" + msg)
+        elif count % 200 == 0:
+            sys.stderr.write(msg + "\n")
+        sys.stderr.flush()
+
+    return report
+
+
+def ensure(names: list[str] | None = None, progress: Callable[[str], Progress] = _print_progress) -> dict[str, Path]:
+    """Paths of the wanted binaries, building whatever component is missing from the cache."""
+    result: dict[str, Path] = {}
+    for component in components():
+        wanted = [b for b in component.packages if names is None or b in names]
+        if not wanted:
+            continue
+        missing = []
+        for binary in wanted:
+            path = _found_elsewhere(binary)
+            if path is None and (component.bin_dir / binary).is_file():
+                path = component.bin_dir / binary
+            if path is None:
+                missing.append(binary)
+            else:
+                result[binary] = path
+        if missing:
+            started = time.monotonic()
+            sys.stderr.write(f"building {component.name} {component.version} (once; cached in {component.bin_dir})\n")
+            cache_root().mkdir(parents=True, exist_ok=True)
+            build(component, progress(component.name))
+            sys.stderr.write(f"\n  built {component.name} in {time.monotonic() - started:.0f}s\n")
+            for binary in missing:
+                result[binary] = component.bin_dir / binary
+    return result
+
+
+if __name__ == "__main__":
+    for name, path in ensure(sys.argv[1:] or None).items():
+        print(f"{name}\t{path}")

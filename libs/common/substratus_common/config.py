@@ -1,0 +1,52 @@
+"""One settings class for every service, read from ``SUBSTRATUS_*`` environment variables."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Cloud = Literal["gcp", "aws", "other", "local"]
+
+
+class Settings(BaseSettings):
+    """Configuration shared by all services; each service reads only what it needs."""
+
+    model_config = SettingsConfigDict(env_prefix="SUBSTRATUS_", extra="ignore", use_attribute_docstrings=True)
+
+    service: str = "unnamed"
+    """Name of the running service, e.g. ``trainer``; set by each service's main."""
+
+    cluster_name: str = "local"
+    """Cluster name used in artifact paths and image names."""
+
+    cloud: Cloud = "local"
+    """Where the cluster runs: decides GPU node labels and how artifacts are mounted."""
+
+    nats_url: str = Field("nats://127.0.0.1:4222", validation_alias="NATS_URL")
+    """NATS server URL (also read from plain ``NATS_URL``)."""
+
+    stream_replicas: int = 1
+    """Replicas of each JetStream stream: 1 locally, 3 in production."""
+
+    stream_max_age_s: float = 7 * 24 * 3600
+    """How long events are kept in the streams."""
+
+    stream_max_msgs_per_subject: int = 16
+    """History kept per subject; the last message per subject rebuilds a service's view."""
+
+    stream_duplicate_window_s: float = 120
+    """Window in which a republished ``Nats-Msg-Id`` is dropped by the stream."""
+
+    health_host: str = "127.0.0.1"
+    """Address of the /healthz, /readyz and /metrics server."""
+
+    health_port: int = 0
+    """Port of the health server; 0 picks a free one (logged at start)."""
+
+    shutdown_grace_s: float = 20.0
+    """On SIGTERM: how long in-flight handlers may finish before they are cancelled."""
+
+    log_level: str = "INFO"
+    """Python log level name."""

@@ -1,0 +1,25 @@
+"""Prometheus metrics shared by the runtime of every service."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class RuntimeMetrics:
+    """The metrics every service exports; one registry per service process (tests make many)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.handled = Counter(
+            "substratus_messages_handled",
+            "Messages handled, by outcome (ack, nak, term, dead).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.handler_seconds = Histogram(
+            "substratus_handler_seconds", "Time spent in a message handler.", registry=self.registry
+        )
+        self.in_flight = Gauge("substratus_handlers_in_flight", "Handlers running now.", registry=self.registry)
+        self.published = Counter(
+            "substratus_events_published", "Events published to the bus.", ["stream"], registry=self.registry
+        )

@@ -1,0 +1,1 @@
+"""The Substratus server-manager service."""

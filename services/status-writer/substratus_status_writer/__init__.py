@@ -1,0 +1,1 @@
+"""The Substratus status-writer service."""

@@ -1,0 +1,1 @@
+"""The Substratus uploader service."""

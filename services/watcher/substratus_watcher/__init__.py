@@ -1,0 +1,1 @@
+"""The Substratus watcher service."""
