@@ -138,11 +138,13 @@ def build(component: Component, progress: Progress) -> None:
     staging = component.bin_dir.with_name("bin.partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    _run_streaming(
-        [_go(), "build", "-v", "-trimpath", "-ldflags=-s -w", "-o", str(staging), *component.packages.values()],
-        workdir,
-        progress,
-    )
+    for binary, package in component.packages.items():
+        # One build per binary so the file gets the binary's name (go would name etcd "server").
+        _run_streaming(
+            [_go(), "build", "-v", "-trimpath", "-ldflags=-s -w", "-o", str(staging / binary), package],
+            workdir,
+            progress,
+        )
     # The rename makes the cache entry appear whole or not at all.
     shutil.rmtree(component.bin_dir, ignore_errors=True)
     staging.rename(component.bin_dir)

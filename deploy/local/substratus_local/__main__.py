@@ -1,0 +1,76 @@
+"""`python -m substratus_local up|down|status`: the local stack behind `make up` and `make down`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from substratus_local import binaries, stack
+
+console = Console(stderr=True)
+
+
+def _summary(s: stack.Stack) -> None:
+    table = Table(title="Substratus local stack", show_header=True)
+    table.add_column("component")
+    table.add_column("running")
+    table.add_column("pid")
+    for name, alive in s.running().items():
+        table.add_row(name, "yes" if alive else "[red]no[/red]", str(s.pid(name) or "-"))
+    console.print(table)
+
+
+def up(root: Path, services: bool) -> int:
+    started = time.monotonic()
+    s = stack.Stack(root, with_services=services)
+    try:
+        s.up(log=lambda line: console.print(f"  {line}"))
+        if s.apply_crds():
+            console.print("  applied deploy/crds/")
+    except (stack.StackError, binaries.BuildError) as error:
+        console.print(f"[red]make up failed:[/red] {error}")
+        return 1
+    _summary(s)
+    console.print(f"ready in {time.monotonic() - started:.1f}s. Next steps:")
+    console.print(f"  source {root / 'env'} && kubectl get nodes")
+    console.print("  kubectl apply -f examples/ && kubectl get ai")
+    console.print(f"  logs: {root / 'logs'}/    stop: make down")
+    return 0
+
+
+def down(root: Path) -> int:
+    stopped = stack.Stack(root).down()
+    console.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+    return 0
+
+
+def status(root: Path) -> int:
+    s = stack.Stack(root, with_services=True)
+    _summary(s)
+    return 0 if all(s.running().values()) else 3
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="substratus-local", description=__doc__)
+    parser.add_argument("command", choices=["up", "down", "status", "build"])
+    parser.add_argument("--root", type=Path, default=Path(".dev"), help="state directory (default: .dev)")
+    parser.add_argument("--no-services", action="store_true", help="start only the infrastructure")
+    args = parser.parse_args(argv)
+    root = args.root.resolve()
+    if args.command == "up":
+        sys.exit(up(root, services=not args.no_services))
+    if args.command == "down":
+        sys.exit(down(root))
+    if args.command == "build":
+        binaries.ensure()
+        sys.exit(0)
+    sys.exit(status(root))
+
+
+if __name__ == "__main__":
+    main()

