@@ -48,7 +48,7 @@ def test_ninety_nine_gpus_stay_pending(stack: Stack, namespace: str) -> None:
         status = _pod(stack, namespace, "too-big")["status"]
         conditions = {c["type"]: c for c in status.get("conditions", [])}
         scheduled = conditions.get("PodScheduled", {})
-        return scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable"
+        return bool(scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable")
 
     eventually(unschedulable, 60, "pod reported Unschedulable")
     pod = _pod(stack, namespace, "too-big")

@@ -121,8 +121,8 @@ def _run_streaming(cmd: list[str], cwd: Path, progress: Progress) -> None:
         cmd, cwd=cwd, env=_go_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     ) as proc:
         assert proc.stdout is not None
-        for line in proc.stdout:
-            line = line.rstrip()
+        for raw in proc.stdout:
+            line = raw.rstrip()
             tail = [*tail[-40:], line]
             progress(line)
         if proc.wait() != 0:

@@ -98,7 +98,8 @@ _POD_RUNNING = """
       {{ with NodeIPWith .spec.nodeName }}
       hostIP: {{ . | Quote }}
       {{ end }}
-      {{ with PodIPWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) }}
+      {{ with PodIPWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" )
+              ( or .metadata.name "" ) ( or .metadata.namespace "" ) }}
       podIP: {{ . | Quote }}
       {{ end }}
       phase: Running
@@ -198,7 +199,11 @@ def stages(job_pod_delay_ms: int) -> list[dict[str, Any]]:
             "pod-fail",
             "Pod",
             [alive, running, _expr(simulate, "In", "fail")],
-            {"statusTemplate": _pod_terminated("Failed", 1, "Error", "simulated failure (substratus.dev/simulate: fail)")},
+            {
+                "statusTemplate": _pod_terminated(
+                    "Failed", 1, "Error", "simulated failure (substratus.dev/simulate: fail)"
+                )
+            },
             delay=delay,
         ),
         _stage("pod-delete", "Pod", [_expr(".metadata.deletionTimestamp", "Exists")], {"delete": True}),

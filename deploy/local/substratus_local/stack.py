@@ -162,7 +162,9 @@ class Stack:
         """Run kubectl against this stack; on failure the error carries kubectl's stderr."""
         kubectl = str(Path(self.state.bin_dirs[0]) / "kubectl") if self.state.bin_dirs else "kubectl"
         env = {**os.environ, **self.env}
-        result = subprocess.run([kubectl, *args], input=input, capture_output=True, text=True, env=env, timeout=120)
+        result = subprocess.run(
+            [kubectl, *args], input=input, capture_output=True, text=True, env=env, timeout=120, check=False
+        )
         if check and result.returncode != 0:
             raise subprocess.CalledProcessError(result.returncode, result.args, result.stdout, result.stderr)
         return result
@@ -255,7 +257,9 @@ class Stack:
     def up(self, log: Callable[[str], None] = lambda _: None) -> None:
         """Start whatever is not running, wait until each component answers; idempotent."""
         self.root.mkdir(parents=True, exist_ok=True)
-        bins = binaries.ensure(["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok"])
+        bins = binaries.ensure(
+            ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok"]
+        )
         self.state.bin_dirs = sorted({str(p.parent) for p in bins.values()}, key=lambda d: "kubernetes" not in d)
         self._allocate()
         self._save_state()
@@ -395,7 +399,9 @@ class Stack:
             ],
         )
         url = f"https://{HOST}:{self.port('controller-manager')}/healthz"
-        wait_for("kube-controller-manager", lambda: self._http_ok(url, verify=False), 60, self._log("controller-manager"))
+        wait_for(
+            "kube-controller-manager", lambda: self._http_ok(url, verify=False), 60, self._log("controller-manager")
+        )
 
     def _start_scheduler(self, bins: dict[str, Path]) -> None:
         self._spawn(
@@ -433,7 +439,9 @@ class Stack:
         )
         nodes = self.root / "nodes.yaml"
         nodes.write_text(kwok_config.nodes_yaml())
-        self.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=substratus-local", "-f", str(nodes))
+        self.kubectl(
+            "apply", "--server-side", "--force-conflicts", "--field-manager=substratus-local", "-f", str(nodes)
+        )
         expected = {n.name for n in kwok_config.nodes()}
 
         def nodes_ready() -> bool:
@@ -443,7 +451,8 @@ class Stack:
                 "-l",
                 label,
                 "-o",
-                'jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}',
+                "jsonpath={range .items[*]}{.metadata.name}="
+                '{.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}',
             ).stdout
             ready = {line.split("=")[0] for line in out.split() if line.endswith("=True")}
             return expected <= ready
@@ -599,7 +608,9 @@ class Stack:
         lines = [f"export {k}={_shell_quote(v)}" for k, v in self.env.items() if k != "PATH"]
         path_prefix = os.pathsep.join([*self.state.bin_dirs, str(Path(sys.executable).parent)])
         lines.append(f'export PATH={_shell_quote(path_prefix)}:"$PATH"')
-        (self.root / "env").write_text("# Written by `make up`: source it to use the local stack.\n" + "\n".join(lines) + "\n")
+        (self.root / "env").write_text(
+            "# Written by `make up`: source it to use the local stack.\n" + "\n".join(lines) + "\n"
+        )
 
 
 def _shell_quote(value: str) -> str:

@@ -11,8 +11,9 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import uvloop
 
@@ -37,7 +38,7 @@ class Context:
             self.health.add_check(name, check)
 
 
-RootTask = Callable[[Context], Awaitable[None]]
+RootTask = Callable[[Context], Coroutine[Any, Any, None]]
 
 
 async def run(ctx: Context, tasks: Mapping[str, RootTask], *, install_signals: bool = True) -> int:
@@ -49,15 +50,16 @@ async def run(ctx: Context, tasks: Mapping[str, RootTask], *, install_signals: b
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, ctx.stop.set)
     await ctx.health.start()
-    running = {asyncio.create_task(factory(ctx), name=name): name for name, factory in tasks.items()}
-    stopper = asyncio.create_task(ctx.stop.wait(), name="stop-signal")
+    running: dict[asyncio.Task[None], str] = {
+        asyncio.create_task(factory(ctx), name=name): name for name, factory in tasks.items()
+    }
+    stopper = asyncio.create_task(_wait_stop(ctx), name="stop-signal")
     exit_code = 0
     try:
         done, _ = await asyncio.wait([*running, stopper], return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if task is stopper:
-                log.info("stop requested")
-                continue
+        if stopper in done:
+            log.info("stop requested")
+        for task in done - {stopper}:
             exit_code = _report_end(task, running[task])
         ctx.stop.set()
         pending = [t for t in running if not t.done()]
@@ -78,6 +80,10 @@ async def run(ctx: Context, tasks: Mapping[str, RootTask], *, install_signals: b
                 loop.remove_signal_handler(sig)
     log.info("stopped", extra={"exit_code": exit_code})
     return exit_code
+
+
+async def _wait_stop(ctx: Context) -> None:
+    await ctx.stop.wait()
 
 
 def _report_end(task: asyncio.Task[None], name: str, *, expected: bool = False) -> int:

@@ -1,0 +1,50 @@
+# Thin wrappers: the logic lives in tools/bootstrap.sh and the substratus_local launcher.
+SHELL := bash
+export UV_PYTHON_DOWNLOADS := never
+UV := $(shell tools/bootstrap.sh uv-path)
+RUN := $(UV) run --frozen
+
+.PHONY: help bootstrap up down status test test-unit lint fmt crds bench
+
+help:
+	@echo "make up      start the local stack (Kubernetes + kwok, NATS, S3, registry, services)"
+	@echo "make down    stop everything make up started"
+	@echo "make status  show what runs"
+	@echo "make test    lint, then every test (starts its own stack on free ports)"
+	@echo "make lint    ruff, mypy --strict, import-linter"
+	@echo "make crds    regenerate deploy/crds from the API types"
+	@echo "make bench   benchmarks (not tests)"
+
+bootstrap:
+	@tools/bootstrap.sh
+
+up: bootstrap
+	$(RUN) python -m substratus_local up
+
+down:
+	$(RUN) python -m substratus_local down
+
+status:
+	$(RUN) python -m substratus_local status
+
+lint: bootstrap
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+	$(RUN) lint-imports
+
+fmt:
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
+
+test: lint
+	$(RUN) pytest
+
+test-unit: bootstrap
+	$(RUN) pytest -m "not integration"
+
+crds:
+	$(RUN) python -m substratus_common.api.crd deploy/crds
+
+bench: bootstrap
+	$(RUN) python -m bench

@@ -1,0 +1,1 @@
+"""Benchmarks of Substratus (`make bench`); not run as tests."""
