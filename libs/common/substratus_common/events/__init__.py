@@ -1,0 +1,1 @@
+"""substratus_common.events"""
