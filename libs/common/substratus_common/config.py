@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -47,6 +48,9 @@ class Settings(BaseSettings):
 
     shutdown_grace_s: float = 20.0
     """On SIGTERM: how long in-flight handlers may finish before they are cancelled."""
+
+    gpu_types_file: Path | None = None
+    """YAML/JSON file extending the built-in GPU-type table (cloud -> node labels per type)."""
 
     log_level: str = "INFO"
     """Python log level name."""
