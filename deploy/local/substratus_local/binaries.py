@@ -150,6 +150,34 @@ def build(component: Component, progress: Progress) -> None:
     staging.rename(component.bin_dir)
 
 
+KWOK_CRDS = ("portforwards", "clusterportforwards", "logs", "clusterlogs", "execs", "clusterexecs")
+
+
+def kwok_crds() -> list[Path]:
+    """kwok's CRDs for simulated port-forward, logs and exec, read from its Go module (cached)."""
+    component = next(c for c in components() if c.name == "kwok")
+    target = component.bin_dir.parent / "crds"
+    if not all((target / f"kwok.x-k8s.io_{name}.yaml").is_file() for name in KWOK_CRDS):
+        cache_root().mkdir(parents=True, exist_ok=True)
+        out = subprocess.run(
+            [_go(), "mod", "download", "-json", f"{component.module}@{component.version}"],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=_go_env(),
+            cwd=cache_root(),
+        ).stdout
+        source = Path(json.loads(out)["Dir"]) / "kustomize" / "crd" / "bases"
+        partial = target.with_name("crds.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        for name in KWOK_CRDS:
+            shutil.copyfile(source / f"kwok.x-k8s.io_{name}.yaml", partial / f"kwok.x-k8s.io_{name}.yaml")
+        shutil.rmtree(target, ignore_errors=True)
+        partial.rename(target)
+    return [target / f"kwok.x-k8s.io_{name}.yaml" for name in KWOK_CRDS]
+
+
 def _found_elsewhere(binary: str) -> Path | None:
     assets = os.environ.get("KUBEBUILDER_ASSETS")
     if assets and (Path(assets) / binary).is_file():

@@ -8,6 +8,7 @@ Pods become Running and Ready; Job Pods succeed after a delay; a Pod annotated
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -15,6 +16,8 @@ import yaml
 SIMULATE_ANNOTATION = "substratus.dev/simulate"
 DELAY_ANNOTATION = "substratus.dev/simulate-delay"  # a Go duration such as "30s" overrides the Job Pod delay
 KWOK_NODE_LABEL = ("type", "kwok")
+# kwok resources read from the API server, so tests can add port-forward targets at run time.
+SIMULATION_KINDS = ("PortForward", "ClusterPortForward", "Logs", "ClusterLogs", "Exec", "ClusterExec")
 
 _NODE_CONDITIONS = """
       {{ $now := Now }}
@@ -288,3 +291,25 @@ def config_yaml(job_pod_delay_ms: int) -> str:
 
 def nodes_yaml() -> str:
     return yaml.safe_dump_all([node_manifest(n) for n in nodes()], sort_keys=False)
+
+
+def cluster_logs_yaml(logs_file: Path) -> str:
+    """Every simulated container's log is this file, so ``kubectl logs`` answers on the local stack."""
+    doc = {
+        "apiVersion": "kwok.x-k8s.io/v1alpha1",
+        "kind": "ClusterLogs",
+        "metadata": {"name": "substratus-local"},
+        "spec": {"logs": [{"logsFile": str(logs_file), "follow": False}]},
+    }
+    return yaml.safe_dump(doc)
+
+
+def port_forward(namespace: str, pod: str, port: int, target_port: int, target_address: str = "127.0.0.1") -> str:
+    """A kwok PortForward: ``kubectl port-forward pod/<pod> :<port>`` reaches ``target_address:target_port``."""
+    doc = {
+        "apiVersion": "kwok.x-k8s.io/v1alpha1",
+        "kind": "PortForward",
+        "metadata": {"name": pod, "namespace": namespace},
+        "spec": {"forwards": [{"ports": [port], "target": {"address": target_address, "port": target_port}}]},
+    }
+    return yaml.safe_dump(doc)

@@ -73,51 +73,53 @@ def _sign(
     return builder.sign(issuer_key, hashes.SHA256())
 
 
-def ensure(pki: Path) -> None:
-    """Create the PKI under ``pki`` unless it is already there (so restarts keep trust)."""
-    if (pki / "admin.crt").exists():
-        return
-    pki.mkdir(parents=True, exist_ok=True)
-    ca_key = _key()
-    ca_name = _name("substratus-local-ca")
-    ca_cert = _sign(ca_name, ca_key.public_key(), ca_name, ca_key, ca=True)
-    _write_key(ca_key, pki / "ca.key")
-    _write_cert(ca_cert, pki / "ca.crt")
+def _load_ca(pki: Path) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+    cert = x509.load_pem_x509_certificate((pki / "ca.crt").read_bytes())
+    key = serialization.load_pem_private_key((pki / "ca.key").read_bytes(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return cert, key
 
-    server_key = _key()
-    sans: list[x509.GeneralName] = [
+
+def _serving_sans(*names: str) -> list[x509.GeneralName]:
+    return [
         x509.DNSName("localhost"),
-        x509.DNSName("kubernetes"),
-        x509.DNSName("kubernetes.default"),
-        x509.DNSName("kubernetes.default.svc"),
-        x509.DNSName("kubernetes.default.svc.cluster.local"),
+        *(x509.DNSName(n) for n in names),
         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-        x509.IPAddress(ipaddress.ip_address("10.96.0.1")),
     ]
-    server = _sign(
-        _name("kube-apiserver"),
-        server_key.public_key(),
-        ca_name,
-        ca_key,
-        usages=[ExtendedKeyUsageOID.SERVER_AUTH],
-        sans=sans,
-    )
-    _write_key(server_key, pki / "apiserver.key")
-    _write_cert(server, pki / "apiserver.crt")
 
-    admin_key = _key()
-    admin = _sign(
-        _name("substratus-admin", "system:masters"),
-        admin_key.public_key(),
-        ca_name,
-        ca_key,
-        usages=[ExtendedKeyUsageOID.CLIENT_AUTH],
-    )
-    _write_key(admin_key, pki / "admin.key")
-    _write_cert(admin, pki / "admin.crt")
 
-    sa_key = _key()
-    _write_key(sa_key, pki / "sa.key")
-    (pki / "sa.pub").write_bytes(
-        sa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+def ensure(pki: Path) -> None:
+    """Create whatever part of the PKI under ``pki`` is missing (so restarts keep trust)."""
+    pki.mkdir(parents=True, exist_ok=True)
+    if not (pki / "ca.crt").exists():
+        ca_key = _key()
+        ca_name = _name("substratus-local-ca")
+        _write_key(ca_key, pki / "ca.key")
+        _write_cert(_sign(ca_name, ca_key.public_key(), ca_name, ca_key, ca=True), pki / "ca.crt")
+    ca_cert, ca_key = _load_ca(pki)
+    ca_name = ca_cert.subject
+
+    def issue(stem: str, subject: x509.Name, usage: x509.ObjectIdentifier, sans: list[x509.GeneralName] | None) -> None:
+        if (pki / f"{stem}.crt").exists():
+            return
+        key = _key()
+        cert = _sign(subject, key.public_key(), ca_name, ca_key, usages=[usage], sans=sans)
+        _write_key(key, pki / f"{stem}.key")
+        _write_cert(cert, pki / f"{stem}.crt")
+
+    apiserver_sans = _serving_sans(
+        "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"
     )
+    apiserver_sans.append(x509.IPAddress(ipaddress.ip_address("10.96.0.1")))
+    issue("apiserver", _name("kube-apiserver"), ExtendedKeyUsageOID.SERVER_AUTH, apiserver_sans)
+    issue("admin", _name("substratus-admin", "system:masters"), ExtendedKeyUsageOID.CLIENT_AUTH, None)
+    # kwok's kubelet-like server: the API server proxies logs, exec and port-forward to it.
+    issue("kubelet", _name("kwok-kubelet"), ExtendedKeyUsageOID.SERVER_AUTH, _serving_sans())
+    if not (pki / "sa.key").exists():
+        sa_key = _key()
+        _write_key(sa_key, pki / "sa.key")
+        (pki / "sa.pub").write_bytes(
+            sa_key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )

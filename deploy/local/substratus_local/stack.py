@@ -367,6 +367,10 @@ class Stack:
                 "--endpoint-reconciler-type=none",
                 "--profiling=false",
                 f"--cert-dir={self.root / 'apiserver-certs'}",
+                # kwok plays the kubelet: logs, exec and port-forward are proxied to it.
+                f"--kubelet-client-certificate={p / 'admin.crt'}",
+                f"--kubelet-client-key={p / 'admin.key'}",
+                "--kubelet-preferred-address-types=InternalIP",
             ],
         )
         wait_for(
@@ -424,6 +428,19 @@ class Stack:
         config = self.root / "kwok.yaml"
         config.write_text(kwok_config.config_yaml(self.job_pod_delay_ms))
         label = "=".join(kwok_config.KWOK_NODE_LABEL)
+        crds = binaries.kwok_crds()
+        self.kubectl("apply", "--server-side", "--force-conflicts", *[f"-f={c}" for c in crds])
+        self.kubectl(
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            *[f"crd/{c.stem.split('_')[1]}.kwok.x-k8s.io" for c in crds],
+        )
+        logs_file = self.root / "kwok-pod.log"
+        # CRI log format, which kwok parses like a kubelet would.
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime())
+        logs_file.write_text(f"{stamp} stdout F simulated by kwok: this Pod runs no container on the local stack\n")
+        self.kubectl("apply", "--server-side", "-f", "-", input=kwok_config.cluster_logs_yaml(logs_file))
         self._spawn(
             "kwok",
             [
@@ -432,6 +449,10 @@ class Stack:
                 f"--kubeconfig={self.kubeconfig}",
                 f"--manage-nodes-with-label-selector={label}",
                 f"--server-address={HOST}:{self.port('kwok')}",
+                f"--node-port={self.port('kwok')}",
+                f"--tls-cert-file={self.pki_dir / 'kubelet.crt'}",
+                f"--tls-private-key-file={self.pki_dir / 'kubelet.key'}",
+                f"--enable-crds={','.join(kwok_config.SIMULATION_KINDS)}",
                 "--node-ip=127.0.0.1",
                 "--cidr=10.244.0.0/16",
                 "--node-lease-duration-seconds=40",
