@@ -366,6 +366,9 @@ class Stack:
                 "--allow-privileged=true",
                 "--endpoint-reconciler-type=none",
                 "--profiling=false",
+                # Watches go to etcd itself, so compacting etcd past a watcher's version gives 410
+                # Gone as it eventually does in any cluster (the watch cache would hide it for minutes).
+                "--watch-cache=false",
                 f"--cert-dir={self.root / 'apiserver-certs'}",
                 # kwok plays the kubelet: logs, exec and port-forward are proxied to it.
                 f"--kubelet-client-certificate={p / 'admin.crt'}",
@@ -571,6 +574,16 @@ class Stack:
         )
         self._spawn("registry", [registry, "serve", str(config)])
         wait_for("registry", lambda: self._http_ok(f"http://{self.registry}/v2/"), 30, self._log("registry"))
+
+    def compact_etcd(self) -> int:
+        """Compact etcd to its current revision (as the API server does every few minutes), so
+        watches from any older resourceVersion fail with 410 Gone; returns the revision."""
+        base = f"http://{HOST}:{self.port('etcd')}/v3/kv"
+        header = httpx.post(f"{base}/range", json={"key": "AA=="}, timeout=10).json()["header"]
+        revision = int(header["revision"])
+        response = httpx.post(f"{base}/compaction", json={"revision": revision, "physical": True}, timeout=30)
+        response.raise_for_status()
+        return revision
 
     def apply_crds(self) -> bool:
         files = sorted(CRDS_DIR.glob("*.yaml"))

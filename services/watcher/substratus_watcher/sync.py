@@ -1,0 +1,165 @@
+"""List, then watch, one resource type, and hand every change to a sink.
+
+Follows kopf's continuous watch: list → watch from the list's resourceVersion with bookmarks →
+keep the newest version → on 410 Gone list again and diff against what was known, so nothing is
+lost; a silent stream is restarted from the last version; a periodic resync republishes all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from substratus_common.kube import client, errors
+from substratus_common.kube.resources import ResourceType
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]  # namespace, name
+
+
+@dataclass(frozen=True)
+class Version:
+    uid: str
+    resource_version: str
+
+
+class Sink(Protocol):
+    async def changed(self, rt: ResourceType, obj: client.Object) -> None: ...
+
+    async def deleted(self, rt: ResourceType, obj: client.Object) -> None: ...
+
+
+def key_of(obj: client.Object) -> Key:
+    meta = obj.get("metadata", {})
+    return str(meta.get("namespace", "")), str(meta.get("name", ""))
+
+
+def version_of(obj: client.Object) -> Version:
+    meta = obj.get("metadata", {})
+    return Version(str(meta.get("uid", "")), str(meta.get("resourceVersion", "")))
+
+
+def tombstone(rt: ResourceType, key: Key, known: Version, seen_at: str, labels: dict[str, str] | None) -> client.Object:
+    """What is left of an object deleted while nobody watched: enough to name it.
+
+    Its resourceVersion is the list's at which the absence was noticed, so the event id
+    ``<uid>/<resourceVersion>`` differs from the object's last change event.
+    """
+    meta: dict[str, Any] = {"namespace": key[0], "name": key[1], "uid": known.uid, "resourceVersion": seen_at}
+    if labels:
+        meta["labels"] = labels
+    return {"apiVersion": rt.api_version, "kind": rt.kind, "metadata": meta}
+
+
+@dataclass
+class Options:
+    label_selector: str | None = None
+    resync_s: float = 600.0
+    stall_s: float = 90.0
+    watch_timeout_s: int = 300
+    backoff_s: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+
+
+class TypeSync:
+    """Keeps the sink current with one resource type, from a known starting state."""
+
+    def __init__(
+        self,
+        kube: client.Kube,
+        rt: ResourceType,
+        sink: Sink,
+        *,
+        known: dict[Key, Version] | None = None,
+        options: Options | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.kube, self.rt, self.sink = kube, rt, sink
+        self.known: dict[Key, Version] = dict(known or {})
+        self.labels: dict[Key, dict[str, str]] = {}
+        self.options = options or Options()
+        self._clock = clock or (lambda: asyncio.get_running_loop().time())
+        self.relists = 0
+        self.synced = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        failures = 0
+        republish = False
+        while not stop.is_set():
+            try:
+                resource_version = await self._relist(republish_all=republish)
+                self.synced.set()
+                failures = 0
+                await self._watch_until_resync(resource_version, stop)
+                republish = True  # the period passed: everything goes out again
+            except errors.Gone:
+                log.info("watch expired (410 Gone); listing again", extra={"resource": self.rt.plural})
+                republish = False
+            except errors.APIError as error:
+                if not error.retryable:
+                    raise
+                delay = self.options.backoff_s[min(failures, len(self.options.backoff_s) - 1)]
+                failures += 1
+                log.warning(
+                    "Kubernetes API unavailable; retrying",
+                    extra={"resource": self.rt.plural, "error": str(error), "delay_s": delay},
+                )
+                # Wait for the stop signal, at most the backoff delay (jittered so replicas spread).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay * (0.8 + random.random() * 0.4))
+
+    async def _relist(self, *, republish_all: bool) -> str:
+        listed = await self.kube.list(self.rt, label_selector=self.options.label_selector)
+        self.relists += 1
+        current: dict[Key, Version] = {}
+        for obj in listed.items:
+            key, version = key_of(obj), version_of(obj)
+            current[key] = version
+            self.labels[key] = dict(obj.get("metadata", {}).get("labels") or {})
+            if republish_all or self.known.get(key) != version:
+                await self.sink.changed(self.rt, obj)
+        for key in sorted(set(self.known) - set(current)):
+            gone = tombstone(self.rt, key, self.known[key], listed.resource_version, self.labels.pop(key, None))
+            await self.sink.deleted(self.rt, gone)
+        self.known = current
+        return listed.resource_version
+
+    async def _watch_until_resync(self, resource_version: str, stop: asyncio.Event) -> None:
+        deadline = self._clock() + self.options.resync_s
+        while not stop.is_set() and self._clock() < deadline:
+            timeout = max(1, min(self.options.watch_timeout_s, int(deadline - self._clock())))
+            try:
+                resource_version = await self._watch_once(resource_version, timeout, stop)
+            except errors.WatchStalled:
+                log.warning("watch went silent; watching again", extra={"resource": self.rt.plural})
+
+    async def _watch_once(self, resource_version: str, server_timeout_s: int, stop: asyncio.Event) -> str:
+        stream = self.kube.watch(
+            self.rt,
+            resource_version=resource_version,
+            label_selector=self.options.label_selector,
+            timeout_seconds=server_timeout_s,
+            stall_after=self.options.stall_s,
+        )
+        async for event in stream:
+            if stop.is_set():
+                break
+            meta = event.object.get("metadata", {})
+            resource_version = str(meta.get("resourceVersion") or resource_version)
+            if event.type == "BOOKMARK":
+                continue
+            key = key_of(event.object)
+            if event.type == "DELETED":
+                self.known.pop(key, None)
+                self.labels.pop(key, None)
+                await self.sink.deleted(self.rt, event.object)
+            else:
+                self.known[key] = version_of(event.object)
+                self.labels[key] = dict(meta.get("labels") or {})
+                await self.sink.changed(self.rt, event.object)
+        return resource_version
