@@ -54,3 +54,24 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     """Python log level name."""
+
+    bucket_url: str = "s3://substratus"
+    """Where artifacts and uploads live: ``s3://<bucket>``, ``gs://<bucket>`` or ``file:///<dir>``."""
+
+    s3_endpoint_url: str | None = None
+    """S3 endpoint for a non-AWS S3 (SeaweedFS, MinIO); AWS when unset. Keys: the standard AWS variables."""
+
+    s3_region: str = "us-east-1"
+    """Region used to sign S3 requests."""
+
+    gcs_endpoint_url: str | None = None
+    """GCS endpoint for a GCS emulator; Google when unset."""
+
+    signed_url_expiry_s: int = Field(900, ge=1, le=900)
+    """Lifetime of a signed upload URL; at most 15 minutes."""
+
+    registry: str = "127.0.0.1:5000"
+    """Registry that built images are pushed to: ``<registry>/<cluster>-<kind>-<ns>-<name>:<tag>``."""
+
+    storage_image: str = "ghcr.io/substratusai/substratus-storage:latest"
+    """Image of the init container and sidecar that move artifacts on clusters without a CSI driver."""
