@@ -1,1 +1,1 @@
-"""substratus_common.events"""
+"""Events on the bus: CloudEvents envelope, payloads, subjects and stream definitions (no I/O)."""

@@ -1,0 +1,40 @@
+"""What a handler raises, and what the runtime does with it (kopf / Temporal style).
+
+- :class:`PermanentError`: the user must change something. The runtime reports a condition with
+  ``reason`` and ``message`` on the resource and terminates the message (no redelivery).
+- :class:`TemporaryError`: try again after ``delay_s`` (nak with delay).
+- anything else with ``retryable = True`` (API 5xx, bus, storage outages): nak with growing delay.
+- anything unexpected: growing delay too, then dead-lettered with ``ReconcileFailed`` after the
+  consumer's max deliveries.
+"""
+
+from __future__ import annotations
+
+
+class PermanentError(Exception):
+    """Retrying cannot help; ``reason`` is a condition reason (CamelCase), ``message`` says what to fix."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, reason: str = "Invalid", condition: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
+        self.condition = condition
+        """The condition type to report on; the service's main condition when None."""
+
+
+class TemporaryError(Exception):
+    """Something outside us is not ready yet; the message comes back after ``delay_s``."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, delay_s: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.delay_s = delay_s
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Errors from any layer say whether a retry can help through a ``retryable`` attribute."""
+    return bool(getattr(error, "retryable", True))
