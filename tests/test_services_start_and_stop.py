@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from substratus_local.stack import HOST, SERVICES, free_port
+from substratus_local.stack import HOST, SERVICES, Stack, free_port
 from substratus_local.testing import eventually
 
 
@@ -23,9 +23,9 @@ def _healthy(url: str) -> bool:
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_service_serves_healthz_and_stops_on_sigterm(service: str, tmp_path: Path) -> None:
+def test_service_serves_healthz_and_stops_on_sigterm(service: str, stack: Stack, tmp_path: Path) -> None:
     port = free_port()
-    env = {**os.environ, "SUBSTRATUS_HEALTH_PORT": str(port), "SUBSTRATUS_HEALTH_HOST": HOST}
+    env = {**os.environ, **stack.env, "SUBSTRATUS_HEALTH_PORT": str(port), "SUBSTRATUS_HEALTH_HOST": HOST}
     module = "substratus_" + service.replace("-", "_")
     log_file = tmp_path / f"{service}.log"
     with log_file.open("w") as log_out:

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
+import subprocess
+import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -86,3 +89,85 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "stack" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.integration)
+
+
+class ServiceProcess:
+    """One service run as its own process against a stack, for tests that kill and restart it."""
+
+    def __init__(
+        self, stack: stack_mod.Stack, service: str, log_dir: Path, env: Mapping[str, str] | None = None
+    ) -> None:
+        self.stack, self.service, self.log_dir = stack, service, log_dir
+        self.extra_env = dict(env or {})
+        self.port = stack_mod.free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_dir / f"{self.service}-{self.starts}.log"
+
+    def start(self, wait_ready: bool = True) -> None:
+        self.starts += 1
+        env = {
+            **os.environ,
+            **self.stack.env,
+            "SUBSTRATUS_HEALTH_HOST": stack_mod.HOST,
+            "SUBSTRATUS_HEALTH_PORT": str(self.port),
+            "PYTHONUNBUFFERED": "1",
+            **self.extra_env,
+        }
+        module = "substratus_" + self.service.replace("-", "_")
+        with self.log_path.open("w") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=out, stderr=subprocess.STDOUT)
+        if wait_ready:
+            eventually(self.ready, 60, f"{self.service} /readyz")
+
+    def ready(self) -> bool:
+        import httpx
+
+        if self.proc is None or self.proc.poll() is not None:
+            log = self.log_path.read_text()[-3000:] if self.log_path.exists() else ""
+            raise pytest.fail.Exception(f"{self.service} exited:\n{log}")
+        try:
+            return httpx.get(f"http://{stack_mod.HOST}:{self.port}/readyz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def kill(self) -> None:
+        """``kill -9``: no shutdown, no ack, no drain."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> int | None:
+        """SIGTERM and wait for the bounded shutdown; the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        return self.proc.returncode
+
+    def logs(self) -> str:
+        return "".join(p.read_text() for p in sorted(self.log_dir.glob(f"{self.service}-*.log")))
+
+
+@pytest.fixture
+def run_service(stack: stack_mod.Stack, tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
+    """Start services as processes against the session stack; all are stopped after the test."""
+    started: list[ServiceProcess] = []
+
+    def _run(service: str, env: Mapping[str, str] | None = None, wait_ready: bool = True) -> ServiceProcess:
+        proc = ServiceProcess(stack, service, tmp_path, env)
+        started.append(proc)
+        proc.start(wait_ready=wait_ready)
+        return proc
+
+    yield _run
+    for proc in started:
+        proc.stop()

@@ -40,6 +40,21 @@ class Settings(BaseSettings):
     stream_duplicate_window_s: float = 120
     """Window in which a republished ``Nats-Msg-Id`` is dropped by the stream."""
 
+    consumer_concurrency: int = Field(32, ge=1, le=1024)
+    """Handlers running at once per replica; also the consumer's max_ack_pending."""
+
+    ack_wait_s: float = Field(30.0, gt=0)
+    """How long the bus waits for an ack before redelivering; running handlers heartbeat well within it."""
+
+    max_deliveries: int = Field(8, ge=1)
+    """Deliveries of one message before it goes to SUBSTRATUS_DEAD and the resource gets ReconcileFailed."""
+
+    retry_backoff_s: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+    """Nak delays by delivery count for errors that may pass; the last one repeats."""
+
+    watch_resync_s: float = Field(600.0, gt=0)
+    """The watcher republishes every object this often (events of unchanged versions are deduplicated)."""
+
     health_host: str = "127.0.0.1"
     """Address of the /healthz, /readyz and /metrics server."""
 

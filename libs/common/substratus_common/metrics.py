@@ -20,6 +20,12 @@ class RuntimeMetrics:
             "substratus_handler_seconds", "Time spent in a message handler.", registry=self.registry
         )
         self.in_flight = Gauge("substratus_handlers_in_flight", "Handlers running now.", registry=self.registry)
+        self.dead_lettered = Counter(
+            "substratus_messages_dead_lettered",
+            "Messages sent to SUBSTRATUS_DEAD, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
         self.published = Counter(
             "substratus_events_published", "Events published to the bus.", ["stream"], registry=self.registry
         )

@@ -1,18 +1,44 @@
-"""Run the watcher service: `python -m substratus_watcher`."""
+"""Run the watcher service: `python -m substratus_watcher`.
+
+One root task per watched type (the four kinds, and the labelled Jobs, Pods and Deployments),
+each listing then watching and publishing every change to SUBSTRATUS_CHANGES.
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
+from substratus_common.api import labels
+from substratus_common.bus import connection
+from substratus_common.kube import client
+from substratus_common.kube.resources import SUBSTRATUS_KINDS, WATCHED_CHILDREN
 from substratus_common.runtime import service
+from substratus_watcher import known, publisher, sync
 
 
-def tasks(ctx: service.Context) -> Mapping[str, service.RootTask]:
-    return {"idle": service.idle}
+async def setup(ctx: service.Context) -> Mapping[str, service.RootTask]:
+    bus = await connection.connect(ctx.settings)
+    ctx.resources.push_async_callback(bus.close)
+    kube = await client.connect()
+    ctx.resources.push_async_callback(kube.close)
+    state = await known.load(bus)
+    sink = publisher.Publisher(bus, ctx.metrics)
+    syncs: dict[str, sync.TypeSync] = {}
+    for rt in (*SUBSTRATUS_KINDS, *WATCHED_CHILDREN):
+        selector = None if rt in SUBSTRATUS_KINDS else labels.CHILD_SELECTOR
+        options = sync.Options(label_selector=selector, resync_s=ctx.settings.watch_resync_s)
+        syncs[rt.plural] = sync.TypeSync(kube, rt, sink, known=state[rt], options=options)
+    ctx.add_readiness_check("synced", lambda: all(s.synced.is_set() for s in syncs.values()))
+    return {f"watch-{plural}": functools.partial(_watch, s) for plural, s in syncs.items()}
+
+
+async def _watch(type_sync: sync.TypeSync, ctx: service.Context) -> None:
+    await type_sync.run(ctx.stop)
 
 
 def main() -> None:
-    service.main("watcher", tasks)
+    service.main("watcher", setup)
 
 
 if __name__ == "__main__":

@@ -1,1 +1,1 @@
-"""substratus_common.bus"""
+"""The NATS JetStream bus: connection, streams, publishing and pull consumers."""

@@ -8,10 +8,12 @@ running after the grace period is cancelled and named in the log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import logging
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +34,8 @@ class Context:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     metrics: RuntimeMetrics = field(default_factory=RuntimeMetrics)
     health: HealthServer | None = None
+    resources: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+    """Connections opened by the setup (bus, Kubernetes); closed after every root task has ended."""
 
     def add_readiness_check(self, name: str, check: Callable[[], bool]) -> None:
         if self.health is not None:
@@ -39,10 +43,17 @@ class Context:
 
 
 RootTask = Callable[[Context], Coroutine[Any, Any, None]]
+Setup = Callable[[Context], Mapping[str, RootTask] | Awaitable[Mapping[str, RootTask]]]
+"""Opens what the service needs (registering closers on ``ctx.resources``) and names its root tasks."""
 
 
-async def run(ctx: Context, tasks: Mapping[str, RootTask], *, install_signals: bool = True) -> int:
+async def run(ctx: Context, setup: Setup | Mapping[str, RootTask], *, install_signals: bool = True) -> int:
     """Run the named root tasks until one ends or ``ctx.stop`` is set; return an exit code."""
+    async with ctx.resources:
+        return await _run(ctx, setup, install_signals=install_signals)
+
+
+async def _run(ctx: Context, setup: Setup | Mapping[str, RootTask], *, install_signals: bool) -> int:
     settings = ctx.settings
     ctx.health = HealthServer(settings.health_host, settings.health_port, ctx.metrics.registry)
     loop = asyncio.get_running_loop()
@@ -50,6 +61,19 @@ async def run(ctx: Context, tasks: Mapping[str, RootTask], *, install_signals: b
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, ctx.stop.set)
     await ctx.health.start()
+    try:
+        if callable(setup):
+            made = setup(ctx)
+            tasks = await made if inspect.isawaitable(made) else made
+        else:
+            tasks = setup
+    except Exception:
+        log.exception("the service could not start")
+        await ctx.health.stop()
+        if install_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+        return 1
     running: dict[asyncio.Task[None], str] = {
         asyncio.create_task(factory(ctx), name=name): name for name, factory in tasks.items()
     }
@@ -99,14 +123,14 @@ def _report_end(task: asyncio.Task[None], name: str, *, expected: bool = False) 
     return 0
 
 
-def main(service: str, tasks: Callable[[Context], Mapping[str, RootTask]]) -> None:
+def main(service: str, tasks: Setup) -> None:
     """Console-script entry point: settings from the environment, JSON logs, uvloop, exit code."""
     settings = config.Settings(service=service)
     logs.setup(settings.log_level, service=service)
 
     async def _main() -> int:
         ctx = Context(settings=settings)
-        return await run(ctx, tasks(ctx))
+        return await run(ctx, tasks)
 
     sys.exit(uvloop.run(_main()))
 

@@ -1,0 +1,195 @@
+"""One NATS connection per process with JetStream, streams provisioned idempotently.
+
+All nats-py exceptions are turned into :mod:`bus.errors` here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
+
+from substratus_common import config
+from substratus_common.bus.errors import BusConfigError, BusError
+from substratus_common.events import envelope, streams
+
+log = logging.getLogger(__name__)
+
+PUBLISH_TIMEOUT_S = 5.0
+
+
+@dataclass
+class Bus:
+    nc: Client
+    js: JetStreamContext
+    source: str
+    """CloudEvents ``source`` of what this process publishes, e.g. ``substratus/watcher``."""
+
+    async def publish(self, subject: str, event: envelope.CloudEvent) -> bool:
+        """Store the event; True when stored, False when the stream dropped it as a duplicate id."""
+        try:
+            ack = await self.js.publish(
+                subject, envelope.encode(event), timeout=PUBLISH_TIMEOUT_S, headers={"Nats-Msg-Id": event.id}
+            )
+        except (nats.errors.Error, TimeoutError) as error:
+            raise BusError(f"publishing to {subject} failed: {error}") from error
+        return not ack.duplicate
+
+    async def publish_raw(self, subject: str, payload: bytes, msg_id: str | None = None) -> None:
+        headers = {"Nats-Msg-Id": msg_id} if msg_id else None
+        try:
+            await self.js.publish(subject, payload, timeout=PUBLISH_TIMEOUT_S, headers=headers)
+        except (nats.errors.Error, TimeoutError) as error:
+            raise BusError(f"publishing to {subject} failed: {error}") from error
+
+    async def pull(
+        self,
+        stream: str,
+        durable: str,
+        filter_subjects: Sequence[str],
+        *,
+        max_ack_pending: int,
+        ack_wait_s: float,
+    ) -> JetStreamContext.PullSubscription:
+        """Bind to the durable pull consumer, creating or updating it (replicas share it)."""
+        wanted = ConsumerConfig(
+            durable_name=durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            filter_subjects=list(filter_subjects),
+            max_ack_pending=max_ack_pending,
+            ack_wait=ack_wait_s,
+            max_deliver=-1,  # the runtime counts deliveries and dead-letters itself
+        )
+        try:
+            await self.js.add_consumer(stream, wanted)
+            return await self.js.pull_subscribe_bind(durable=durable, stream=stream)
+        except nats.js.errors.BadRequestError as error:
+            raise BusConfigError(f"consumer {durable} on {stream}: {error.description}") from error
+        except (nats.errors.Error, TimeoutError) as error:
+            raise BusError(f"consumer {durable} on {stream}: {error}") from error
+
+    async def last_per_subject(self, stream: str, filter_subject: str, batch: int = 512) -> AsyncIterator[Msg]:
+        """The newest message of every subject matching the filter, then stops (no live tail)."""
+        try:
+            sub = await self.js.pull_subscribe(
+                filter_subject,
+                stream=stream,
+                config=ConsumerConfig(
+                    deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+                    ack_policy=AckPolicy.NONE,
+                    inactive_threshold=30.0,
+                    mem_storage=True,
+                ),
+            )
+        except (nats.errors.Error, TimeoutError) as error:
+            raise BusError(f"reading {filter_subject} from {stream}: {error}") from error
+        try:
+            info = await sub.consumer_info()
+            remaining = int(info.num_pending or 0)
+            while remaining > 0:
+                msgs = await sub.fetch(min(batch, remaining), timeout=5)
+                for msg in msgs:
+                    remaining = int(msg.metadata.num_pending)
+                    yield msg
+        except (nats.errors.Error, TimeoutError) as error:
+            raise BusError(f"reading {filter_subject} from {stream}: {error}") from error
+        finally:
+            with suppress(nats.errors.Error):
+                await sub.unsubscribe()
+
+    async def close(self) -> None:
+        """Drain: flush what was published, let subscriptions finish, then close."""
+        if self.nc.is_closed:
+            return
+        try:
+            await self.nc.drain()
+        except (nats.errors.Error, TimeoutError) as error:
+            log.warning("draining the NATS connection failed; closing", extra={"error": str(error)})
+            await self.nc.close()
+
+
+async def connect(settings: config.Settings, *, connect_timeout_s: float = 5.0) -> Bus:
+    """Connect (bounded attempts) and make sure the three streams exist with the settings."""
+
+    async def _error(error: Exception) -> None:
+        log.warning("NATS connection error", extra={"error": str(error)})
+
+    try:
+        nc = await nats.connect(
+            settings.nats_url,
+            name=f"substratus-{settings.service}",
+            connect_timeout=connect_timeout_s,
+            max_reconnect_attempts=-1,  # once connected, keep trying; health turns red meanwhile
+            reconnect_time_wait=1,
+            allow_reconnect=True,
+            error_cb=_error,
+        )
+    except (nats.errors.Error, OSError, TimeoutError) as error:
+        raise BusError(f"cannot connect to NATS at {settings.nats_url}: {error}") from error
+    bus = Bus(nc=nc, js=nc.jetstream(timeout=PUBLISH_TIMEOUT_S), source=f"substratus/{settings.service}")
+    try:
+        await ensure_streams(bus.js, settings)
+    except BaseException:
+        await nc.close()
+        raise
+    return bus
+
+
+@asynccontextmanager
+async def connected(settings: config.Settings) -> AsyncIterator[Bus]:
+    bus = await connect(settings)
+    try:
+        yield bus
+    finally:
+        await bus.close()
+
+
+def _stream_config(spec: streams.StreamSpec) -> StreamConfig:
+    return StreamConfig(
+        name=spec.name,
+        subjects=list(spec.subjects),
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE if spec.file_storage else StorageType.MEMORY,
+        num_replicas=spec.replicas,
+        max_age=spec.max_age_s,
+        max_msgs_per_subject=spec.max_msgs_per_subject,
+        duplicate_window=spec.duplicate_window_s,
+        allow_direct=True,
+    )
+
+
+async def ensure_streams(js: JetStreamContext, settings: config.Settings) -> None:
+    """Create each stream, or update the settings that differ (idempotent; safe from many replicas)."""
+    for spec in streams.all_streams(settings):
+        wanted = _stream_config(spec)
+        try:
+            try:
+                info = await js.stream_info(spec.name)
+            except nats.js.errors.NotFoundError:
+                await js.add_stream(wanted)
+                log.info("stream created", extra={"stream": spec.name})
+                continue
+            have = info.config
+            if (
+                have.subjects != wanted.subjects
+                or have.num_replicas != wanted.num_replicas
+                or have.max_age != wanted.max_age
+                or have.max_msgs_per_subject != wanted.max_msgs_per_subject
+                or have.duplicate_window != wanted.duplicate_window
+            ):
+                await js.update_stream(wanted)
+                log.info("stream settings updated", extra={"stream": spec.name})
+        except nats.js.errors.BadRequestError as error:
+            raise BusConfigError(f"stream {spec.name}: {error.description}") from error
+        except (nats.errors.Error, TimeoutError) as error:
+            raise BusError(f"stream {spec.name}: {error}") from error

@@ -1,0 +1,15 @@
+"""Bus errors, translated once from nats-py: services never catch nats exceptions."""
+
+from __future__ import annotations
+
+
+class BusError(Exception):
+    """The bus could not be reached or refused a request; retrying later may help."""
+
+    retryable = True
+
+
+class BusConfigError(BusError):
+    """A stream or consumer exists with settings we cannot change in place."""
+
+    retryable = False

@@ -1,0 +1,72 @@
+"""Apply one status report: the service's conditions under its own field manager, then ready.
+
+Reads the resource, drops a report about another incarnation (uid) or an older generation than
+what is written, applies only what changes, and sets ``spec.image`` after a build.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from substratus_common import errors
+from substratus_common.events import payloads
+from substratus_common.kube import client
+from substratus_common.kube.resources import SUBSTRATUS_KINDS
+from substratus_common.metrics import RuntimeMetrics
+from substratus_status_writer import patches
+
+log = logging.getLogger(__name__)
+
+_TYPES = {rt.kind: rt for rt in SUBSTRATUS_KINDS}
+BUILDER = "builder"
+
+
+class Writer:
+    def __init__(self, kube: client.Kube, metrics: RuntimeMetrics | None = None) -> None:
+        self.kube = kube
+        self.metrics = metrics
+        self.writes = 0
+        self.stale = 0
+
+    async def apply(self, report: payloads.StatusReport) -> None:
+        rt = _TYPES.get(report.kind)
+        if rt is None:
+            raise errors.PermanentError(f"status report for unknown kind {report.kind!r}", reason="Invalid")
+        current = await self.kube.get(rt, report.namespace, report.name)
+        if current is None or current.get("metadata", {}).get("uid") != report.uid:
+            return  # deleted, or a report about an earlier object of the same name
+        extra: dict[str, Any] = {}
+        if report.artifacts_url:
+            extra["artifacts"] = {"url": report.artifacts_url}
+        if report.build_upload is not None:
+            extra["buildUpload"] = dict(report.build_upload)
+        reported = [patches.ReportedCondition(c.type, c.status, c.reason, c.message) for c in report.conditions]
+        body = patches.status_body(current, reported, report.generation, extra, dt.datetime.now(dt.UTC))
+        if body is None:
+            self.stale += 1
+            log.info("dropped a stale report", extra=_fields(report))
+            return
+        if not patches.unchanged(current, body):
+            current = await self.kube.apply_status(body, patches.manager(report.service))
+            self.writes += 1
+        if report.image and report.service == BUILDER:
+            image = patches.image_body(current, report.image)
+            if image is not None:
+                current = await self.kube.apply(image, patches.manager(report.service))
+                self.writes += 1
+        ready = patches.readiness_body(current)
+        if ready is not None:
+            await self.kube.apply_status(ready, patches.STATUS_WRITER_MANAGER)
+            self.writes += 1
+
+
+def _fields(report: payloads.StatusReport) -> dict[str, object]:
+    return {
+        "kind": report.kind,
+        "namespace": report.namespace,
+        "object": report.name,
+        "service": report.service,
+        "generation": report.generation,
+    }
