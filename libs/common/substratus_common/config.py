@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     shutdown_grace_s: float = 20.0
     """On SIGTERM: how long in-flight handlers may finish before they are cancelled."""
 
+    job_backoff_limit: int = Field(2, ge=0)
+    """Retries of a failed data-loader or modeller Job (the Job's backoffLimit) before JobFailed."""
+
     gpu_types_file: Path | None = None
     """YAML/JSON file extending the built-in GPU-type table (cloud -> node labels per type)."""
 

@@ -1,18 +1,58 @@
-"""Run the trainer service: `python -m substratus_trainer`."""
+"""Run the trainer service: `python -m substratus_trainer`.
+
+Consumes changes of Models and Datasets and of their Jobs, runs each as a Job once it has an
+image and its dependencies are ready, and reports ``Complete`` and the artifacts URL.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from substratus_common.runtime import service
+from substratus_common.api.types import ConditionType
+from substratus_common.bus import connection
+from substratus_common.kube import client
+from substratus_common.runtime import manager, service
+from substratus_common.workloads import gpus
+from substratus_trainer import trainer
+
+SPEC = manager.Spec(
+    durable="trainer",
+    owned=("models", "datasets"),
+    child_kinds=("job",),
+    depends_on=("models", "datasets"),
+    condition=ConditionType.COMPLETE,
+)
 
 
-def tasks(ctx: service.Context) -> Mapping[str, service.RootTask]:
-    return {"idle": service.idle}
+async def setup(ctx: service.Context) -> Mapping[str, service.RootTask]:
+    settings = ctx.settings
+    table = gpus.GPUTable.load(settings.gpu_types_file)
+    bus = await connection.connect(settings)
+    ctx.resources.push_async_callback(bus.close)
+    kube = await client.connect()
+    ctx.resources.push_async_callback(kube.close)
+    work = trainer.Trainer(kube, settings, table)
+    loop = manager.Manager(
+        bus,
+        kube,
+        settings,
+        SPEC,
+        work.reconcile,
+        dependencies=work.dependencies,
+        baseline=work.baseline,
+        metrics=ctx.metrics,
+    )
+    await loop.start()
+    ctx.add_readiness_check("consuming", lambda: loop.ready)
+
+    async def consume(ctx: service.Context) -> None:
+        await loop.run(ctx.stop)
+
+    return {"consume-changes": consume}
 
 
 def main() -> None:
-    service.main("trainer", tasks)
+    service.main("trainer", setup)
 
 
 if __name__ == "__main__":

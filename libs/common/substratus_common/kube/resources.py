@@ -46,11 +46,26 @@ SECRET = ResourceType("", "v1", "Secret", "secrets")
 PVC = ResourceType("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims")
 SERVICE_ACCOUNT = ResourceType("", "v1", "ServiceAccount", "serviceaccounts")
 NAMESPACE = ResourceType("", "v1", "Namespace", "namespaces", namespaced=False)
+PERSISTENT_VOLUME = ResourceType("", "v1", "PersistentVolume", "persistentvolumes", namespaced=False)
 
 # Children whose changes the watcher turns into events on the owner's child subject.
 WATCHED_CHILDREN = (JOB, POD, DEPLOYMENT)
 
-_BY_KIND = {t.kind: t for t in (*SUBSTRATUS_KINDS, JOB, POD, DEPLOYMENT, SERVICE, CONFIGMAP, SECRET, PVC)}
+_BY_KIND = {
+    t.kind: t
+    for t in (
+        *SUBSTRATUS_KINDS,
+        JOB,
+        POD,
+        DEPLOYMENT,
+        SERVICE,
+        CONFIGMAP,
+        SECRET,
+        PVC,
+        SERVICE_ACCOUNT,
+        PERSISTENT_VOLUME,
+    )
+}
 _BY_PLURAL = {t.plural: t for t in _BY_KIND.values()}
 
 
