@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import sys
+
+from substratus_cli import events
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="substratus", description="Audit and inspect Substratus.")
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    events.add_parser(commands)
+    return root
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="substratus", description="Audit and inspect Substratus.")
-    parser.add_subparsers(dest="command", required=True)
-    parser.parse_args(argv)
+    args = parser().parse_args(argv)
+    sys.exit(args.run(args))

@@ -118,8 +118,12 @@ class Bus:
             await self.nc.close()
 
 
-async def connect(settings: config.Settings, *, connect_timeout_s: float = 5.0) -> Bus:
-    """Connect (bounded attempts) and make sure the three streams exist with the settings."""
+async def connect(settings: config.Settings, *, connect_timeout_s: float = 5.0, provision: bool = True) -> Bus:
+    """Connect (bounded attempts) and make sure the three streams exist with the settings.
+
+    ``provision=False`` is for read-only clients such as the ``substratus`` CLI: the streams are
+    used as they are, never created or reconfigured from the client's (default) settings.
+    """
 
     async def _error(error: Exception) -> None:
         log.warning("NATS connection error", extra={"error": str(error)})
@@ -137,6 +141,8 @@ async def connect(settings: config.Settings, *, connect_timeout_s: float = 5.0) 
     except (nats.errors.Error, OSError, TimeoutError) as error:
         raise BusError(f"cannot connect to NATS at {settings.nats_url}: {error}") from error
     bus = Bus(nc=nc, js=nc.jetstream(timeout=PUBLISH_TIMEOUT_S), source=f"substratus/{settings.service}")
+    if not provision:
+        return bus
     try:
         await ensure_streams(bus.js, settings)
     except BaseException:
