@@ -93,3 +93,6 @@ class Settings(BaseSettings):
 
     storage_image: str = "ghcr.io/substratusai/substratus-storage:latest"
     """Image of the init container and sidecar that move artifacts on clusters without a CSI driver."""
+
+    upload_poll_interval_s: float = Field(2.0, gt=0)
+    """How often the uploader looks for an awaited upload in storage, until its signed URL expires."""
