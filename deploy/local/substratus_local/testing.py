@@ -17,12 +17,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from substratus_common import config
+from substratus_common.bus import connection
 from substratus_local import stack as stack_mod
 
 T = TypeVar("T")
@@ -171,3 +175,35 @@ def run_service(stack: stack_mod.Stack, tmp_path: Path) -> Iterator[Callable[...
     yield _run
     for proc in started:
         proc.stop()
+
+
+@pytest.fixture
+async def bus(stack: stack_mod.Stack) -> AsyncIterator[connection.Bus]:
+    """A connection to the stack's NATS as a test client (streams provisioned)."""
+    client = await connection.connect(config.Settings(service="test", nats_url=stack.nats_url))
+    yield client
+    await client.close()
+
+
+async def stream_messages(
+    bus: connection.Bus, stream: str, filter_subject: str, last_per_subject: bool = False
+) -> list[Msg]:
+    """Every message (or the last per subject) stored in ``stream`` under ``filter_subject``."""
+    policy = DeliverPolicy.LAST_PER_SUBJECT if last_per_subject else DeliverPolicy.ALL
+    sub = await bus.js.pull_subscribe(
+        filter_subject,
+        stream=stream,
+        config=ConsumerConfig(
+            deliver_policy=policy, ack_policy=AckPolicy.NONE, mem_storage=True, inactive_threshold=30
+        ),
+    )
+    try:
+        remaining = (await sub.consumer_info()).num_pending or 0
+        out: list[Msg] = []
+        while remaining > 0:
+            msgs = await sub.fetch(min(remaining, 1000), timeout=10)
+            out.extend(msgs)
+            remaining = msgs[-1].metadata.num_pending
+        return out
+    finally:
+        await sub.unsubscribe()

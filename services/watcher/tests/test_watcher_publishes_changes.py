@@ -1,0 +1,96 @@
+"""Applying a Model gives a CloudEvent on its change subject; its Job gives one on the child subject."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from substratus_common.api import labels
+from substratus_common.bus import connection
+from substratus_common.events import envelope, payloads, streams, subjects
+from substratus_local.stack import Stack
+from substratus_local.testing import ServiceProcess, stream_messages
+
+MODEL = """
+apiVersion: substratus.ai/v1
+kind: Model
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  image: substratusai/model-loader-huggingface
+  params: {{name: facebook/opt-125m}}
+"""
+
+
+async def _events(bus: connection.Bus, subject: str, count: int) -> list[envelope.CloudEvent]:
+    """The events stored on ``subject``, once there are at least ``count`` (bounded wait)."""
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        msgs = await stream_messages(bus, streams.CHANGES, subject)
+        if len(msgs) >= count:
+            return [envelope.decode(m.data) for m in msgs]
+        assert asyncio.get_running_loop().time() < deadline, f"{len(msgs)} events on {subject}, wanted {count}"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_model_change_is_a_cloudevent_on_its_subject(
+    stack: Stack, namespace: str, bus: connection.Bus, run_service: Callable[..., ServiceProcess]
+) -> None:
+    run_service("watcher")
+    stack.kubectl("apply", "-f", "-", input=MODEL.format(name="opt.125m", ns=namespace))
+    uid = stack.kubectl("get", "model", "opt.125m", "-n", namespace, "-o", "jsonpath={.metadata.uid}").stdout
+    subject = subjects.change("models", namespace, "opt.125m")
+    assert subject.endswith(f".{namespace}.opt_125m")
+
+    (event,) = await _events(bus, subject, 1)
+    obj = payloads.change_object(event)
+    assert event.type == "ai.substratus.model.changed.v1"
+    assert event.source == "substratus/watcher"
+    assert event.subject == f"models/{namespace}/opt.125m"
+    assert event.id == f"{uid}/{obj['metadata']['resourceVersion']}"
+    assert obj["spec"]["params"] == {"name": "facebook/opt-125m"}
+    assert "managedFields" not in obj["metadata"]
+    assert subjects.parse(subject).name == "opt.125m"
+
+    stack.kubectl("delete", "model", "opt.125m", "-n", namespace)
+    events = await _events(bus, subject, 2)
+    assert events[-1].type == "ai.substratus.model.deleted.v1"
+
+
+async def test_a_job_owned_by_a_model_is_published_on_the_child_subject(
+    stack: Stack, namespace: str, bus: connection.Bus, run_service: Callable[..., ServiceProcess]
+) -> None:
+    run_service("watcher")
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": "m-modeller",
+            "namespace": namespace,
+            "labels": labels.for_child("models", "m", "modeller"),
+        },
+        "spec": {
+            "template": {
+                "metadata": {"labels": labels.for_child("models", "m", "modeller")},
+                "spec": {"restartPolicy": "Never", "containers": [{"name": "modeller", "image": "busybox"}]},
+            }
+        },
+    }
+    unlabelled = {
+        **job,
+        "metadata": {"name": "other", "namespace": namespace},
+        "spec": {"template": {"spec": job["spec"]["template"]["spec"]}},  # type: ignore[index]
+    }
+    stack.kubectl(
+        "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [job, unlabelled]})
+    )
+    subject = subjects.child_change("models", namespace, "m", "Job", "m-modeller")
+    events = await _events(bus, subject, 1)
+    assert events[0].type == "ai.substratus.job.changed.v1"
+    assert events[0].subject == f"models/{namespace}/m/jobs/m-modeller"
+    # The Job's pod is ours too (labels come from the template).
+    pods = await _events(bus, subjects.change_filter("models", namespace).replace(">", "m.pod.*"), 1)
+    assert pods[0].type == "ai.substratus.pod.changed.v1"
+    everything = await stream_messages(bus, streams.CHANGES, subjects.change_filter("*", namespace))
+    assert not [m.subject for m in everything if m.subject.endswith(".other")]
