@@ -36,7 +36,8 @@ def test_service_serves_healthz_and_stops_on_sigterm(service: str, stack: Stack,
         assert metrics.status_code == 200
         assert "substratus_handlers_in_flight" in metrics.text
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+        code = proc.wait(timeout=30)
+        assert code == 0, f"{service} exited {code} on SIGTERM:\n{log_file.read_text()[-4000:]}"
     finally:
         if proc.poll() is None:
             proc.kill()

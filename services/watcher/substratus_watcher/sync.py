@@ -88,6 +88,25 @@ class TypeSync:
         self.synced = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Keep the sink current until ``stop``; a watch blocked on a quiet stream stops at once.
+
+        Cancelling mid-publish loses nothing: the stream is the watcher's state, and whatever was
+        not stored is published again at the next start.
+        """
+        work = asyncio.create_task(self._run(stop), name=f"sync:{self.rt.plural}")
+        stopped = asyncio.create_task(stop.wait(), name=f"sync-stop:{self.rt.plural}")
+        try:
+            await asyncio.wait({work, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            if not work.done():
+                work.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await work
+        if not work.cancelled():
+            work.result()  # re-raise what ended the loop
+
+    async def _run(self, stop: asyncio.Event) -> None:
         failures = 0
         republish = False
         while not stop.is_set():
@@ -101,12 +120,14 @@ class TypeSync:
                 log.info("watch expired (410 Gone); listing again", extra={"resource": self.rt.plural})
                 republish = False
             except errors.APIError as error:
-                if not error.retryable:
+                # A 404 on the list means the type is not served (yet): the CRDs may be installed
+                # after the watcher starts, so wait for them instead of crashing.
+                if not error.retryable and not isinstance(error, errors.NotFound):
                     raise
                 delay = self.options.backoff_s[min(failures, len(self.options.backoff_s) - 1)]
                 failures += 1
                 log.warning(
-                    "Kubernetes API unavailable; retrying",
+                    "listing or watching failed; retrying",
                     extra={"resource": self.rt.plural, "error": str(error), "delay_s": delay},
                 )
                 # Wait for the stop signal, at most the backoff delay (jittered so replicas spread).
