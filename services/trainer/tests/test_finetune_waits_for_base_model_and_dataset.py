@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .conftest import Platform
+from .trainer_platform import Platform, platform_fixture  # noqa: F401  (the fixture)
 
 FINETUNE = """
 apiVersion: substratus.ai/v1

@@ -12,7 +12,7 @@ from substratus_common.workloads import storage_mounts
 from substratus_local.stack import Stack
 from substratus_local.testing import eventually
 
-from .conftest import Platform
+from .trainer_platform import Platform, platform_fixture  # noqa: F401  (the fixture)
 
 L4 = """
 apiVersion: substratus.ai/v1

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from substratus_common.api import artifacts
 from substratus_local.testing import eventually
 
-from .conftest import Platform
+from .trainer_platform import Platform, platform_fixture  # noqa: F401  (the fixture)
 
 MODEL = """
 apiVersion: substratus.ai/v1

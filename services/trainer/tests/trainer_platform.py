@@ -1,4 +1,4 @@
-"""Fixtures for the trainer's tests on the local stack: the watcher, the status writer and the
+"""The ``platform`` fixture of the trainer's tests on the local stack: the watcher, the status writer and the
 trainer run as real processes against the session's stack, in a fresh namespace per test."""
 
 from __future__ import annotations
@@ -69,8 +69,10 @@ class Platform:
         return eventually(check, timeout, f"{kind}/{name} reason {reason}")
 
 
-@pytest.fixture
-def platform(stack: Stack, namespace: str, run_service: Callable[..., ServiceProcess]) -> Callable[..., Platform]:
+@pytest.fixture(name="platform")
+def platform_fixture(
+    stack: Stack, namespace: str, run_service: Callable[..., ServiceProcess]
+) -> Callable[..., Platform]:
     """``platform(trainer_env={...})`` starts the watcher, status writer and trainer."""
 
     def start(trainer_env: Mapping[str, str] | None = None) -> Platform:
