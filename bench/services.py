@@ -1,0 +1,83 @@
+"""The services under test, each run as its own process against the benchmark's stack."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from substratus_local import stack as stack_mod
+
+
+class ServiceError(RuntimeError):
+    """A service did not start or died; the message points at its log."""
+
+
+class Service:
+    def __init__(self, stack: stack_mod.Stack, name: str, log_dir: Path) -> None:
+        self.stack, self.name = stack, name
+        self.log_path = log_dir / f"{name}.log"
+        self.port = stack_mod.free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 60.0) -> None:
+        env = {
+            **os.environ,
+            **self.stack.env,
+            "SUBSTRATUS_HEALTH_HOST": stack_mod.HOST,
+            "SUBSTRATUS_HEALTH_PORT": str(self.port),
+            "PYTHONUNBUFFERED": "1",
+        }
+        module = "substratus_" + self.name.replace("-", "_")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", module], env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        deadline = time.monotonic() + timeout_s
+        while not self._ready():
+            if time.monotonic() > deadline:
+                raise ServiceError(f"{self.name} not ready within {timeout_s:.0f}s; see {self.log_path}")
+            time.sleep(0.1)
+
+    def _ready(self) -> bool:
+        if self.proc is None or self.proc.poll() is not None:
+            raise ServiceError(f"{self.name} exited; see {self.log_path}")
+        try:
+            return httpx.get(f"http://{stack_mod.HOST}:{self.port}/readyz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    @property
+    def pid(self) -> int:
+        if self.proc is None:
+            raise ServiceError(f"{self.name} was not started")
+        return self.proc.pid
+
+    def memory_mib(self) -> dict[str, float]:
+        """Peak (VmHWM) and current (VmRSS) resident memory, MiB, from /proc/<pid>/status."""
+        fields: dict[str, float] = {}
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmHWM", "VmRSS"):
+                fields[key] = round(int(value.split()[0]) / 1024, 1)  # kB
+        return {"peak_rss_mib": fields.get("VmHWM", float("nan")), "rss_mib": fields.get("VmRSS", float("nan"))}
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        """SIGTERM, a bounded wait for the graceful shutdown, then SIGKILL."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
