@@ -95,8 +95,7 @@ class Trainer:
         await self._apply(workload)
         self.jobs_created += 1
         log.info("Job created", extra=_fields(obj, job=job_name, spec_hash=wanted))
-        message = f"Job {job_name} created; follow it with: kubectl logs -f job/{job_name}"
-        return manager.Outcome([complete(False, Reason.JOB_NOT_COMPLETE, message)], url)
+        return manager.Outcome([complete(False, Reason.JOB_NOT_COMPLETE, _running(job_name))], url)
 
     # ---- steps ---------------------------------------------------------------------------------
 
@@ -157,7 +156,7 @@ class Trainer:
             message += "; change the spec to run it again"
             return complete(False, Reason.JOB_FAILED, message)
         retries = int((job.get("status") or {}).get("failed") or 0)
-        message = f"Job {name} has not completed; follow it with: kubectl logs -f job/{name}"
+        message = _running(name)
         if retries:
             message += f" ({retries} failed attempt(s) of {int(job['spec'].get('backoffLimit', 0)) + 1})"
         return complete(False, Reason.JOB_NOT_COMPLETE, message)
@@ -187,6 +186,11 @@ class Trainer:
             parts.append(f"{status.get('reason')}: {status.get('message', '')}".strip())
         pod_name = pod["metadata"]["name"]
         return f"Pod {pod_name}: " + "; ".join(parts or ["failed"]) + f" (kubectl logs {pod_name})"
+
+
+def _running(job_name: str) -> str:
+    """The message while a Job runs; the same from creation to completion, so it is reported once."""
+    return f"Job {job_name} has not completed; follow it with: kubectl logs -f job/{job_name}"
 
 
 def _ready(obj: Object) -> bool:
