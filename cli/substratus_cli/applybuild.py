@@ -7,7 +7,8 @@
    tarball (``Uploaded=True``, nothing to send) or there is a signed URL, which it PUTs the tarball
    to with a progress bar.
 4. Follows the resource until ``Uploaded=True`` (``--wait uploaded``) or until it is ready
-   (``--wait ready``, the default), printing each condition as it changes.
+   (``--wait ready``, the default), printing each condition as it changes and, once the build
+   Job ``<name>-<kind>-bld`` exists, its logs.
 
 The signed URL is never printed. Exit codes: 0 done, 1 refused or failed, 2 bad usage.
 """
@@ -30,6 +31,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -283,6 +285,24 @@ class Kubectl:
         got: dict[str, Any] = json.loads(self.run("get", KINDS[kind], name, "-o", "json"))
         return got
 
+    def job_exists(self, name: str) -> bool:
+        return bool(self.run("get", "job", name, "--ignore-not-found", "-o", "name").strip())
+
+    def follow_logs(self, job: str, console: Console) -> subprocess.Popen[str]:
+        """``kubectl logs -f job/<job>`` copied to the console, line by line, in the background."""
+        command = [self.binary, *self.extra, "logs", "-f", f"job/{job}", "--all-containers"]
+        if self.namespace:
+            command[1:1] = ["-n", self.namespace]
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+        def copy() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                console.print(f"build | {line.rstrip()}")
+
+        threading.Thread(target=copy, name=f"logs:{job}", daemon=True).start()
+        return proc
+
 
 def _conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {
@@ -365,8 +385,21 @@ class Flow:
         self.console.print("uploaded; waiting for the uploader to verify it")
 
     def _follow(self, kind: str, name: str, wait: str) -> None:
+        logs: list[subprocess.Popen[str]] = []
+        try:
+            self._watch(kind, name, wait, logs)
+        finally:
+            for proc in logs:
+                if proc.poll() is None:
+                    proc.terminate()
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        proc.wait(timeout=5)
+
+    def _watch(self, kind: str, name: str, wait: str, logs: list[subprocess.Popen[str]]) -> None:
+        """Print condition changes until ``wait`` holds; stream the build Job's logs once it exists."""
         deadline = time.monotonic() + self.timeout_s
         shown: dict[str, tuple[Any, ...]] = {}
+        build_job = f"{name}-{kind.lower()}-bld"
         while True:
             obj = self.kubectl.get(kind, name)
             conditions = _conditions(obj)
@@ -383,6 +416,10 @@ class Flow:
             if wait == "ready" and (obj.get("status") or {}).get("ready") is True:
                 self.console.print(f"{kind.lower()}/{name} is ready")
                 return
+            if wait == "ready" and not logs and uploaded.get("status") == "True":
+                with contextlib.suppress(ApplyBuildError, OSError):
+                    if self.kubectl.job_exists(build_job):
+                        logs.append(self.kubectl.follow_logs(build_job, self.console))
             failed = conditions.get("Built", {})
             if failed.get("status") == "False" and failed.get("reason") == "JobFailed":
                 raise ApplyBuildError(f"the build failed: {failed.get('message')}")
