@@ -93,7 +93,10 @@ class Query:
         if self.since is None:
             return None
         if isinstance(self.since, dt.timedelta):
-            return now - self.since
+            try:
+                return now - self.since
+            except OverflowError:
+                return None  # further back than any clock: everything stored
         return self.since.astimezone(dt.UTC)
 
     def filters(self) -> dict[str, list[str]]:

@@ -14,6 +14,7 @@ import datetime as dt
 import heapq
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from contextlib import suppress
+from dataclasses import dataclass, field
 
 import nats.errors
 import nats.js.errors
@@ -36,39 +37,55 @@ def _stored(stream: str, msg: Msg) -> Stored:
     )
 
 
-async def _subscribe(
-    js: JetStreamContext, stream: str, filters: Sequence[str], start: dt.datetime | None
-) -> JetStreamContext.PushSubscription:
+@dataclass
+class _Source:
+    """One stream's consumer, with the stream's last sequence when replay began."""
+
+    stream: str
+    sub: JetStreamContext.PushSubscription
+    last_seq: int
+    newer: list[Stored] = field(default_factory=list)
+    """Messages stored after replay began, met while catching up: printed only when following."""
+
+
+async def _subscribe(js: JetStreamContext, stream: str, filters: Sequence[str], start: dt.datetime | None) -> _Source:
+    # The stream's end first: whatever is stored after this is "new", however fast it arrives.
+    last_seq = int((await js.stream_info(stream)).state.last_seq)
     config = ConsumerConfig(
         deliver_policy=DeliverPolicy.BY_START_TIME if start else DeliverPolicy.ALL,
         opt_start_time=start,
         ack_policy=AckPolicy.NONE,
         filter_subjects=list(filters) if len(filters) > 1 else None,
     )
-    return await js.subscribe(filters[0], stream=stream, config=config, ordered_consumer=True)
+    sub = await js.subscribe(filters[0], stream=stream, config=config, ordered_consumer=True)
+    return _Source(stream, sub, last_seq)
 
 
-async def _catch_up(stream: str, sub: JetStreamContext.PushSubscription) -> AsyncIterator[Stored]:
-    """What the stream holds for this consumer now, in stream order; ends when caught up."""
+async def _catch_up(source: _Source) -> AsyncIterator[Stored]:
+    """What the stream held when replay began, for this consumer, in stream order."""
     received = 0
 
     async def caught_up() -> bool:
-        info = await sub.consumer_info()
+        info = await source.sub.consumer_info()
         delivered = info.delivered.consumer_seq if info.delivered else 0
         return not info.num_pending and (delivered or 0) <= received
 
-    if await caught_up():
+    if source.last_seq == 0 or await caught_up():
         return
     while True:
         try:
-            msg = await sub.next_msg(timeout=CATCH_UP_POLL_S)
+            msg = await source.sub.next_msg(timeout=CATCH_UP_POLL_S)
         except nats.errors.TimeoutError:
             if await caught_up():
                 return
             continue
         received += 1
-        yield _stored(stream, msg)
-        if msg.metadata.num_pending == 0:
+        stored = _stored(source.stream, msg)
+        if stored.sequence > source.last_seq:
+            source.newer.append(stored)
+            return
+        yield stored
+        if msg.metadata.num_pending == 0 or stored.sequence == source.last_seq:
             return
 
 
@@ -89,7 +106,7 @@ async def _merged(sources: Sequence[AsyncIterator[Stored]]) -> AsyncIterator[Sto
         await advance(index)
 
 
-async def _tail(subs: Mapping[str, JetStreamContext.PushSubscription]) -> AsyncIterator[Stored]:
+async def _tail(sources: Sequence[_Source]) -> AsyncIterator[Stored]:
     """Every new message of any stream, as it arrives; ends only when cancelled or the bus fails."""
     queue: asyncio.Queue[Stored | BaseException] = asyncio.Queue(maxsize=1024)
 
@@ -100,13 +117,15 @@ async def _tail(subs: Mapping[str, JetStreamContext.PushSubscription]) -> AsyncI
         except (nats.errors.Error, TimeoutError) as error:
             await queue.put(error)
 
-    tasks = [asyncio.create_task(pump(stream, sub), name=f"tail-{stream}") for stream, sub in subs.items()]
+    for newer in sorted((m for source in sources for m in source.newer), key=lambda m: m.stored_at):
+        yield newer
+    tasks = [asyncio.create_task(pump(s.stream, s.sub), name=f"tail-{s.stream}") for s in sources]
     try:
         while True:
-            item = await queue.get()
-            if isinstance(item, BaseException):
-                raise BusError(f"following the streams failed: {item!r}") from item
-            yield item
+            got = await queue.get()
+            if isinstance(got, BaseException):
+                raise BusError(f"following the streams failed: {got!r}") from got
+            yield got
     finally:
         for task in tasks:
             task.cancel()
@@ -127,22 +146,21 @@ async def read(
     With ``follow``: then every new message until the caller stops iterating. A stream that does
     not exist is skipped with a warning (nothing was ever published to it).
     """
-    subs: dict[str, JetStreamContext.PushSubscription] = {}
+    sources: list[_Source] = []
     try:
         for stream, subject_filters in filters.items():
             try:
-                subs[stream] = await _subscribe(bus.js, stream, subject_filters, start)
+                sources.append(await _subscribe(bus.js, stream, subject_filters, start))
             except nats.js.errors.NotFoundError:
                 warn(f"stream {stream} does not exist (nothing has been published to it yet)")
-        replay = [_catch_up(stream, sub) for stream, sub in subs.items()]
-        async for item in _merged(replay):
+        async for item in _merged([_catch_up(source) for source in sources]):
             yield item
         if follow:
-            async for item in _tail(subs):
+            async for item in _tail(sources):
                 yield item
     except (nats.errors.Error, TimeoutError) as error:
         raise BusError(f"reading the streams failed: {error!r}") from error
     finally:
-        for sub in subs.values():
+        for source in sources:
             with suppress(nats.errors.Error, TimeoutError):
-                await sub.unsubscribe()
+                await source.sub.unsubscribe()

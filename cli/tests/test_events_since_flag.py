@@ -40,8 +40,9 @@ def test_an_rfc3339_time_starts_there_in_utc(text: str, utc: dt.datetime) -> Non
     assert start.utcoffset() == dt.timedelta(0)
 
 
-def test_without_since_everything_stored_is_replayed() -> None:
+def test_without_since_or_further_back_than_time_everything_stored_is_replayed() -> None:
     assert query.Query().start_time(NOW) is None
+    assert query.Query(since=query.since("99999999d")).start_time(NOW) is None
 
 
 @pytest.mark.parametrize(
