@@ -7,7 +7,9 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from substratus_local.testing import eventually
+from substratus_common.bus import connection
+from substratus_common.events import streams, subjects
+from substratus_local.testing import eventually, stream_messages
 
 from .trainer_platform import Platform, platform_fixture  # noqa: F401  (the fixture)
 
@@ -27,7 +29,9 @@ def _models(n: int) -> str:
     return json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
 
 
-def test_a_hundred_models_become_ready_with_one_job_each(platform: Callable[..., Platform]) -> None:
+async def test_a_hundred_models_become_ready_with_one_job_each(
+    platform: Callable[..., Platform], bus: connection.Bus
+) -> None:
     p = platform()
     started = time.monotonic()
     p.apply(_models(COUNT))
@@ -47,3 +51,11 @@ def test_a_hundred_models_become_ready_with_one_job_each(platform: Callable[...,
     assert len(per_model) == COUNT
     assert set(per_model.values()) == {1}
     assert all(j["metadata"]["annotations"]["substratus.ai/generation"] == "1" for j in jobs)
+
+    # Reports are published only when they change what the status says: about two per Model
+    # (artifacts URL with JobNotComplete, then JobComplete), not one per event.
+    reports = await stream_messages(
+        bus, streams.STATUS, f"{subjects.PREFIX}.{subjects.STATUS}.models.{p.namespace}.*.trainer"
+    )
+    print(f"{len(reports)} trainer reports for {COUNT} Models")
+    assert len(reports) <= 3 * COUNT
