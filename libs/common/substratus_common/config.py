@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
     """Region used to sign S3 requests."""
 
+    s3_public_endpoint_url: str | None = None
+    """Endpoint that signed upload URLs point at, when clients reach S3 at another address than the
+    services do (e.g. an in-cluster MinIO behind an ingress); ``s3_endpoint_url`` when unset."""
+
     gcs_endpoint_url: str | None = None
     """GCS endpoint for a GCS emulator; Google when unset."""
 

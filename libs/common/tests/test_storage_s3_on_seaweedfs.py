@@ -83,3 +83,25 @@ async def test_an_unreachable_endpoint_is_a_retryable_error() -> None:
     finally:
         await storage.close()
     assert caught.value.retryable
+
+
+async def test_signed_urls_can_point_at_a_public_endpoint(stack: Stack) -> None:
+    """Services reach S3 at one address, clients at another: the URL names the clients' one."""
+    public = stack.s3_endpoint.replace("127.0.0.1", "localhost")
+    storage = s3.S3Storage(
+        BUCKET,
+        endpoint_url=stack.s3_endpoint,
+        access_key=stack.state.s3_access_key,
+        secret_key=stack.state.s3_secret_key,
+        public_endpoint_url=public,
+    )
+    try:
+        body = b"via the public name"
+        signed = await storage.sign_put(_key(), hashlib.md5(body).hexdigest(), 60)
+        assert signed.url.startswith(f"{public}/{BUCKET}/")
+        async with httpx.AsyncClient() as client:
+            response = await client.put(signed.url, content=body, headers=signed.headers)
+        assert response.status_code == 200, response.text
+        assert await base.md5_of(storage, signed.key) == hashlib.md5(body).hexdigest()
+    finally:
+        await storage.close()

@@ -16,7 +16,12 @@ def from_settings(settings: config.Settings) -> base.Storage:
         if not parts.netloc or parts.path.strip("/"):
             raise ValueError(f"bucket_url must be {parts.scheme}://<bucket>, not {settings.bucket_url!r}")
         if parts.scheme == "s3":
-            return s3.S3Storage(parts.netloc, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region)
+            return s3.S3Storage(
+                parts.netloc,
+                endpoint_url=settings.s3_endpoint_url,
+                region=settings.s3_region,
+                public_endpoint_url=settings.s3_public_endpoint_url,
+            )
         return gcs.GCSStorage(parts.netloc, endpoint_url=settings.gcs_endpoint_url)
     if parts.scheme == "file":
         if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):

@@ -35,19 +35,23 @@ class S3Storage:
         region: str = "us-east-1",
         access_key: str | None = None,
         secret_key: str | None = None,
+        public_endpoint_url: str | None = None,
     ) -> None:
         self.bucket = bucket
         self.url = f"s3://{bucket}"
         self._endpoint_url = endpoint_url
+        self._public_endpoint_url = public_endpoint_url or endpoint_url
         self._region = region
         self._session = aioboto3.Session(aws_access_key_id=access_key, aws_secret_access_key=secret_key)
         self._stack = contextlib.AsyncExitStack()
-        self._client: Any = None
+        self._clients: dict[str | None, Any] = {}
         self._lock = asyncio.Lock()
 
-    async def _s3(self) -> Any:
+    async def _s3(self, *, public: bool = False) -> Any:
+        """The client for ``endpoint_url``, or (``public``) the one whose URLs clients can reach."""
+        endpoint = self._public_endpoint_url if public else self._endpoint_url
         async with self._lock:
-            if self._client is None:
+            if endpoint not in self._clients:
                 config = Config(
                     signature_version="s3v4",
                     connect_timeout=5,
@@ -55,14 +59,12 @@ class S3Storage:
                     retries={"max_attempts": 3, "mode": "standard"},
                 )
                 try:
-                    self._client = await self._stack.enter_async_context(
-                        self._session.client(
-                            "s3", endpoint_url=self._endpoint_url, region_name=self._region, config=config
-                        )
+                    self._clients[endpoint] = await self._stack.enter_async_context(
+                        self._session.client("s3", endpoint_url=endpoint, region_name=self._region, config=config)
                     )
                 except Exception as error:
                     raise _translate("opening the S3 client", "", error) from error
-            return self._client
+            return self._clients[endpoint]
 
     async def stat(self, key: str) -> base.ObjectInfo | None:
         s3 = await self._s3()
@@ -98,7 +100,7 @@ class S3Storage:
     async def sign_put(self, key: str, md5_hex: str, expires_s: int) -> base.SignedPut:
         base.check_expiry(expires_s)
         headers = base.put_headers(md5_hex)
-        s3 = await self._s3()
+        s3 = await self._s3(public=True)  # presigning is local: no request reaches this endpoint
         try:
             url: str = await s3.generate_presigned_url(
                 "put_object",
@@ -121,7 +123,7 @@ class S3Storage:
 
     async def close(self) -> None:
         async with self._lock:
-            self._client = None
+            self._clients.clear()
             await self._stack.aclose()
 
 
