@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 # Attributes every LogRecord has; anything else was passed through ``extra=`` and is logged.
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
@@ -28,18 +28,29 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, default=str)
 
 
-def setup(level: str = "INFO", service: str | None = None) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+def setup(level: str = "INFO", service: str | None = None, stream: TextIO | None = None) -> None:
+    """JSON lines on ``stream`` (stderr by default) for the root logger."""
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     if service is not None:
-        old_factory = logging.getLogRecordFactory()
+        handler.addFilter(_ServiceName(service))
 
-        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-            record = old_factory(*args, **kwargs)
-            record.service = service
-            return record
 
-        logging.setLogRecordFactory(factory)
+class _ServiceName(logging.Filter):
+    """Stamps the service's name on each record as it is written.
+
+    A filter, not a record factory: a factory sets the attribute before ``extra`` is merged, so
+    any ``extra={"service": ...}`` would raise inside the log call and fail the caller's work.
+    """
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "service"):
+            record.service = self.service
+        return True

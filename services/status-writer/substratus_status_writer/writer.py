@@ -67,6 +67,6 @@ def _fields(report: payloads.StatusReport) -> dict[str, object]:
         "kind": report.kind,
         "namespace": report.namespace,
         "object": report.name,
-        "service": report.service,
+        "reporter": report.service,
         "generation": report.generation,
     }

@@ -21,7 +21,7 @@ import msgspec
 import nats.errors
 from nats.aio.msg import Msg
 
-from substratus_common import errors
+from substratus_common import errors, failpoints
 from substratus_common.bus import connection
 from substratus_common.bus.errors import BusError
 from substratus_common.events import envelope, payloads, subjects
@@ -169,6 +169,7 @@ class Consumer:
                     await self.handler(delivery)
                 finally:
                     heartbeat.cancel()
+            failpoints.hit("before-ack")
             await self._settle(msg.ack)
         except asyncio.CancelledError:
             outcome = "nak"
