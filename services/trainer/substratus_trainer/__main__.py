@@ -12,7 +12,7 @@ from substratus_common.api.types import ConditionType
 from substratus_common.bus import connection
 from substratus_common.kube import client
 from substratus_common.runtime import manager, service
-from substratus_common.workloads import gpus
+from substratus_common.workloads import gpu_table_file
 from substratus_trainer import trainer
 
 SPEC = manager.Spec(
@@ -26,7 +26,7 @@ SPEC = manager.Spec(
 
 async def setup(ctx: service.Context) -> Mapping[str, service.RootTask]:
     settings = ctx.settings
-    table = gpus.GPUTable.load(settings.gpu_types_file)
+    table = gpu_table_file.TableFile(settings.gpu_types_file)
     bus = await connection.connect(settings)
     ctx.resources.push_async_callback(bus.close)
     kube = await client.connect()

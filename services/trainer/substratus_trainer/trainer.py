@@ -21,7 +21,7 @@ from substratus_common.events import payloads
 from substratus_common.kube import client
 from substratus_common.kube import resources as kinds
 from substratus_common.runtime import manager, report
-from substratus_common.workloads import contract, gpus, storage_mounts
+from substratus_common.workloads import contract, gpu_table_file, gpus, storage_mounts
 from substratus_trainer import jobs
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ def complete(status: bool, reason: str, message: str) -> payloads.ConditionRepor
 
 
 class Trainer:
-    def __init__(self, kube: client.Kube, settings: config.Settings, table: gpus.GPUTable) -> None:
+    def __init__(self, kube: client.Kube, settings: config.Settings, table: gpu_table_file.TableFile) -> None:
         self.kube, self.settings, self.table = kube, settings, table
         self.jobs_created = 0
 
@@ -83,7 +83,7 @@ class Trainer:
             return manager.Outcome([complete(False, *waiting)], url)
 
         try:
-            workload = jobs.build(obj, resource, self.settings, self.table, wanted)
+            workload = jobs.build(obj, resource, self.settings, self.table.current(), wanted)
         except (gpus.UnknownGPUType, contract.ContractError) as error:
             raise errors.PermanentError(str(error), reason=Reason.INVALID) from None
         if job is not None:
