@@ -89,7 +89,7 @@ async def _run(stack: stack_mod.Stack, opts: Options, results: Results, log_dir:
         for svc in running:
             if not svc.alive():
                 raise RuntimeError(f"{svc.name} died during the run; see {svc.log_path}")
-            results.put("memory", **{svc.name: svc.memory_mib()})
+            results.put("services", **{svc.name: svc.usage()})
     finally:
         for svc in running:
             svc.stop()
@@ -209,8 +209,9 @@ def table(results: Results) -> str:
         ("status writes/s", "-", _ms(burst, "status_writes_per_s")),
         ("bus-only events/s", "-", _ms(f.get("bus_only", {}), "events_per_s")),
     ]
-    for name, mem in f.get("memory", {}).items():
-        rows.append((f"{name} peak RSS MiB (VmHWM)", "-", _ms(mem, "peak_rss_mib")))
+    for name, usage in f.get("services", {}).items():
+        rows.append((f"{name} peak RSS MiB (VmHWM)", "-", _ms(usage, "peak_rss_mib")))
+        rows.append((f"{name} CPU seconds, whole run", "-", _ms(usage, "cpu_s")))
     width = max(len(r[0]) for r in rows)
     lines = [f"{a:<{width}}  {b:>10}  {c:>16}" for a, b, c in rows]
     lines.insert(1, "-" * len(lines[0]))

@@ -59,14 +59,21 @@ class Service:
             raise ServiceError(f"{self.name} was not started")
         return self.proc.pid
 
-    def memory_mib(self) -> dict[str, float]:
-        """Peak (VmHWM) and current (VmRSS) resident memory, MiB, from /proc/<pid>/status."""
+    def usage(self) -> dict[str, float]:
+        """Peak (VmHWM) and current (VmRSS) resident memory in MiB, and CPU seconds used so far."""
         fields: dict[str, float] = {}
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
             key, _, value = line.partition(":")
             if key in ("VmHWM", "VmRSS"):
                 fields[key] = round(int(value.split()[0]) / 1024, 1)  # kB
-        return {"peak_rss_mib": fields.get("VmHWM", float("nan")), "rss_mib": fields.get("VmRSS", float("nan"))}
+        stat = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        cpu_s = (int(stat[11]) + int(stat[12])) / ticks  # utime + stime
+        return {
+            "peak_rss_mib": fields.get("VmHWM", float("nan")),
+            "rss_mib": fields.get("VmRSS", float("nan")),
+            "cpu_s": round(cpu_s, 2),
+        }
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
