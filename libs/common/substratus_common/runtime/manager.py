@@ -76,6 +76,10 @@ class Spec:
     """Plurals whose turning ready wakes dependents, e.g. ``("models", "datasets")``."""
     condition: str = "Complete"
     """The main condition type; failures are reported on it."""
+    wake_on_every_change: bool = False
+    """Wake dependents on every change of a dependency (created, changed, deleted), not only when it
+    shows ready: a waiting dependent then moves from ``…NotFound`` to ``…NotReady`` as soon as the
+    dependency appears (the server-manager, whose Servers wait for one Model)."""
 
     def filter_subjects(self) -> list[str]:
         prefix = f"{subjects.PREFIX}.{subjects.CHANGE}"
@@ -153,8 +157,10 @@ class Manager:
         if (
             delivery.subject.child_kind is None
             and plural in self.spec.depends_on
-            and not envelope.is_deleted(delivery.event.type)
-            and _is_ready(payloads.change_object(delivery.event))
+            and (
+                self.spec.wake_on_every_change
+                or (not envelope.is_deleted(delivery.event.type) and _is_ready(payloads.change_object(delivery.event)))
+            )
         ):
             await self.wake_dependents(key, delivery.event.id)
 
