@@ -100,3 +100,31 @@ class Settings(BaseSettings):
 
     upload_poll_interval_s: float = Field(2.0, gt=0)
     """How often the uploader looks for an awaited upload in storage, until its signed URL expires."""
+
+    builder_executor: Literal["job", "local"] = "job"
+    """How the builder runs a build: ``job`` (a Kaniko Job in the resource's namespace, the default in
+    clusters) or ``local`` (buildah on the builder's own machine, pushing to ``registry``; ``make up``)."""
+
+    kaniko_image: str = "ghcr.io/osscontainertools/kaniko:v1.28.3"
+    """Image of the build Job: the maintained community fork of Kaniko (docs/adr/080); pin a digest
+    in production."""
+
+    git_image: str = "docker.io/alpine/git:v2.52.0"
+    """Image of the build Job's init container that clones a ``spec.build.git`` repository."""
+
+    registry_push_secret: str | None = None
+    """Name of a ``kubernetes.io/dockerconfigjson`` Secret, in the resource's namespace, that Kaniko
+    pushes with; unset when the node or workload identity may push (GKE, EKS)."""
+
+    registry_insecure: bool = False
+    """The registry speaks plain HTTP or has an untrusted certificate (local registries)."""
+
+    build_backoff_limit: int = Field(1, ge=0)
+    """Retries of a failed build Job (its backoffLimit) before ``Built=False/JobFailed``."""
+
+    builder_local_dir: Path | None = None
+    """Local executor: where buildah keeps its storage (base images stay cached) and the build logs;
+    a temporary directory per build, removed after it, when unset."""
+
+    local_build_timeout_s: float = Field(3600.0, gt=0)
+    """Local executor: a build (clone or download, buildah build and push) running longer fails."""

@@ -1,18 +1,59 @@
-"""Run the builder service: `python -m substratus_builder`."""
+"""Run the builder service: `python -m substratus_builder`.
+
+Consumes changes of every kind and of their Jobs, builds the image of each resource with
+``spec.build`` (a Kaniko Job, or buildah here with ``SUBSTRATUS_BUILDER_EXECUTOR=local``), and
+reports ``Built`` and the image, which the status writer sets as ``spec.image``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from substratus_common.runtime import service
+from substratus_builder import builder, local
+from substratus_common.api.types import ConditionType
+from substratus_common.bus import connection
+from substratus_common.kube import client
+from substratus_common.runtime import manager, service
+from substratus_common.storage import backends
+
+SPEC = manager.Spec(
+    durable="builder",
+    owned=("models", "datasets", "servers", "notebooks"),
+    child_kinds=("job",),
+    condition=ConditionType.BUILT,
+)
 
 
-def tasks(ctx: service.Context) -> Mapping[str, service.RootTask]:
-    return {"idle": service.idle}
+async def setup(ctx: service.Context) -> Mapping[str, service.RootTask]:
+    settings = ctx.settings
+    bus = await connection.connect(settings)
+    ctx.resources.push_async_callback(bus.close)
+    kube = await client.connect()
+    ctx.resources.push_async_callback(kube.close)
+    executor = None
+    if settings.builder_executor == "local":
+        storage = backends.from_settings(settings)
+        ctx.resources.push_async_callback(storage.close)
+        executor = local.LocalExecutor(settings, storage)
+    work = builder.Builder(kube, settings, executor)
+    loop = manager.Manager(bus, kube, settings, SPEC, work.reconcile, metrics=ctx.metrics)
+
+    async def progress(obj: builder.Object, outcome: manager.Outcome) -> bool:
+        meta = obj["metadata"]
+        return await loop.publish(obj, outcome, f"{meta.get('uid')}/{meta.get('resourceVersion')}")
+
+    work.progress = progress
+    await loop.start()
+    ctx.add_readiness_check("consuming", lambda: loop.ready)
+
+    async def consume(ctx: service.Context) -> None:
+        await loop.run(ctx.stop)
+
+    return {"consume-changes": consume}
 
 
 def main() -> None:
-    service.main("builder", tasks)
+    service.main("builder", setup)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@
   reconciled again, inside the dependency's message, so a crash redelivers the wake-up.
 - Reports: published only when they differ from what the resource's status already says and
   from what this process last published; every report carries the service's whole view
-  (conditions and ``artifacts_url``), since the status writer applies it with server-side apply.
+  (conditions and ``artifacts_url``), since the status writer applies it with server-side apply;
+  the builder's also carry ``image``, which the status writer sets as ``spec.image``.
 - Errors: a :class:`errors.PermanentError` (or an API answer that retrying cannot fix) becomes a
   condition on the resource; past max deliveries the runtime reports ``ReconcileFailed``.
 
@@ -52,6 +53,9 @@ class Outcome:
 
     conditions: Sequence[payloads.ConditionReport]
     artifacts_url: str | None = None
+    image: str | None = None
+    """``spec.image`` to set (the builder after a successful build); the status writer applies it
+    only from the builder's reports."""
 
 
 Reconcile = Callable[[Object], Awaitable[Outcome]]
@@ -244,6 +248,7 @@ class Manager:
             outcome.conditions,
             observed=event_id,
             artifacts_url=outcome.artifacts_url,
+            image=outcome.image,
         )
         await report.publish(self.bus, made, key[0])
         self._published[key] = _Published(uid, generation, fingerprint)
@@ -307,13 +312,15 @@ def _is_ready(obj: Object) -> bool:
 
 def _fingerprint(outcome: Outcome) -> tuple[Any, ...]:
     conditions = tuple(sorted((c.type, c.status, c.reason, c.message) for c in outcome.conditions))
-    return conditions, outcome.artifacts_url
+    return conditions, outcome.artifacts_url, outcome.image
 
 
 def _status_says(obj: Object, outcome: Outcome, generation: int) -> bool:
     """Whether the resource's status already holds this outcome at this generation."""
     status = obj.get("status") or {}
     if outcome.artifacts_url and (status.get("artifacts") or {}).get("url") != outcome.artifacts_url:
+        return False
+    if outcome.image and (obj.get("spec") or {}).get("image") != outcome.image:
         return False
     have = {c.get("type"): c for c in status.get("conditions") or []}
     for c in outcome.conditions:
