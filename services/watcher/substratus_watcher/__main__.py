@@ -22,13 +22,13 @@ async def setup(ctx: service.Context) -> Mapping[str, service.RootTask]:
     ctx.resources.push_async_callback(bus.close)
     kube = await client.connect()
     ctx.resources.push_async_callback(kube.close)
-    state = await known.load(bus)
+    state, state_labels = await known.load(bus)
     sink = publisher.Publisher(bus, ctx.metrics)
     syncs: dict[str, sync.TypeSync] = {}
     for rt in (*SUBSTRATUS_KINDS, *WATCHED_CHILDREN):
         selector = None if rt in SUBSTRATUS_KINDS else labels.CHILD_SELECTOR
         options = sync.Options(label_selector=selector, resync_s=ctx.settings.watch_resync_s)
-        syncs[rt.plural] = sync.TypeSync(kube, rt, sink, known=state[rt], options=options)
+        syncs[rt.plural] = sync.TypeSync(kube, rt, sink, known=state[rt], labels=state_labels[rt], options=options)
     ctx.add_readiness_check("synced", lambda: all(s.synced.is_set() for s in syncs.values()))
     return {f"watch-{plural}": functools.partial(_watch, s) for plural, s in syncs.items()}
 

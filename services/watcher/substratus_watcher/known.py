@@ -21,11 +21,18 @@ _BY_PLURAL = {rt.plural: rt for rt in SUBSTRATUS_KINDS}
 _BY_CHILD_KIND = {rt.kind.lower(): rt for rt in WATCHED_CHILDREN}
 
 Known = dict[ResourceType, dict[sync.Key, sync.Version]]
+Labels = dict[ResourceType, dict[sync.Key, dict[str, str]]]
 
 
-async def load(bus: connection.Bus) -> Known:
+async def load(bus: connection.Bus) -> tuple[Known, Labels]:
+    """The last stored version (and labels, which children's tombstones need) of every live object.
+
+    The key comes from the subject, not from the payload: a foreign or malformed event on one of
+    our subjects (no metadata, no uid) is skipped instead of becoming a nameless tombstone later.
+    """
     known: Known = {rt: {} for rt in (*SUBSTRATUS_KINDS, *WATCHED_CHILDREN)}
-    count = 0
+    labels: Labels = {rt: {} for rt in known}
+    count = skipped = 0
     async for msg in bus.last_per_subject(streams.CHANGES, f"{subjects.PREFIX}.{subjects.CHANGE}.>"):
         count += 1
         try:
@@ -35,10 +42,18 @@ async def load(bus: connection.Bus) -> Known:
                 continue
             obj = payloads.change_object(event)
         except (ValueError, msgspec.DecodeError, msgspec.ValidationError):
+            skipped += 1
             continue
         rt = _BY_PLURAL.get(parsed.plural) if parsed.child_kind is None else _BY_CHILD_KIND.get(parsed.child_kind)
-        if rt is None:
+        version = sync.version_of(obj)
+        if rt is None or not version.uid or not version.resource_version:
+            skipped += 1
             continue
-        known[rt][sync.key_of(obj)] = sync.version_of(obj)
-    log.info("known state read from the stream", extra={"subjects": count})
-    return known
+        name = parsed.name if parsed.child is None else parsed.child
+        key = (parsed.namespace, name)
+        known[rt][key] = version
+        meta_labels = (obj.get("metadata") or {}).get("labels")
+        if isinstance(meta_labels, dict):
+            labels[rt][key] = {str(k): str(v) for k, v in meta_labels.items()}
+    log.info("known state read from the stream", extra={"subjects": count, "skipped": skipped})
+    return known, labels

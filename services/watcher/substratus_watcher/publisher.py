@@ -62,7 +62,12 @@ class Publisher:
         await self._publish(rt, obj, deleted=True)
 
     async def _publish(self, rt: ResourceType, obj: client.Object, *, deleted: bool) -> None:
-        where = subject_for(rt, obj)
+        try:
+            where = subject_for(rt, obj)
+        except ValueError as error:
+            # Kubernetes never names an object like this; whatever it is, it is not worth a crash.
+            log.warning("not publishing an object without a valid name", extra={"error": str(error)})
+            return
         if where is None:
             return
         nats_subject, ce_subject = where

@@ -76,12 +76,13 @@ class TypeSync:
         sink: Sink,
         *,
         known: dict[Key, Version] | None = None,
+        labels: dict[Key, dict[str, str]] | None = None,
         options: Options | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.kube, self.rt, self.sink = kube, rt, sink
         self.known: dict[Key, Version] = dict(known or {})
-        self.labels: dict[Key, dict[str, str]] = {}
+        self.labels: dict[Key, dict[str, str]] = dict(labels or {})
         self.options = options or Options()
         self._clock = clock or (lambda: asyncio.get_running_loop().time())
         self.relists = 0
