@@ -32,7 +32,7 @@ from substratus_common.storage import base
 
 Object = dict[str, Any]
 
-UPLOAD_EXPIRED = "UploadExpired"
+UPLOAD_EXPIRED = Reason.UPLOAD_EXPIRED
 """Reason: the signed URL expired (or answers another MD5); the user must set a new requestID."""
 
 UPLOADED = str(ConditionType.UPLOADED)

@@ -58,6 +58,8 @@ class Reason(StrEnum):
     SUSPENDED = "Suspended"
     AWAITING_UPLOAD = "AwaitingUpload"
     UPLOAD_FOUND = "UploadFound"
+    UPLOAD_EXPIRED = "UploadExpired"
+    """The signed URL expired (or the MD5 changed under the same request): set a new ``requestID``."""
     BASE_MODEL_NOT_FOUND = "BaseModelNotFound"
     BASE_MODEL_NOT_READY = "BaseModelNotReady"
     DATASET_NOT_FOUND = "DatasetNotFound"
