@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import logging
 import os
 import signal
 import sys
@@ -24,6 +25,8 @@ from substratus_cli import query, reader, render
 from substratus_common import config
 from substratus_common.bus import connection
 from substratus_common.bus.errors import BusError
+
+CONNECT_TIMEOUT_S = 10.0
 
 
 def _flag(parse: Callable[[str], object]) -> Callable[[str], object]:
@@ -76,9 +79,11 @@ def query_from(args: argparse.Namespace) -> query.Query:
 async def show(q: query.Query, settings: config.Settings, out: TextIO, err: TextIO) -> int:
     """Print the events of ``q``; the exit status."""
     try:
-        bus = await connection.connect(settings, provision=False)
-    except BusError as error:
-        print(f"substratus events: {error} (set NATS_URL to the bus)", file=err)
+        # connect() keeps retrying a server that never answered; a command gives up instead.
+        bus = await asyncio.wait_for(connection.connect(settings, provision=False), CONNECT_TIMEOUT_S)
+    except (BusError, TimeoutError) as error:
+        detail = str(error) or f"no answer within {CONNECT_TIMEOUT_S:.0f}s"
+        print(f"substratus events: cannot reach NATS at {settings.nats_url}: {detail} (set NATS_URL)", file=err)
         return 1
     try:
         stream = reader.read(
@@ -107,6 +112,8 @@ async def show(q: query.Query, settings: config.Settings, out: TextIO, err: Text
 def run(args: argparse.Namespace) -> int:
     q = query_from(args)
     settings = config.Settings(service="cli")
+    # The bus layer logs each reconnection attempt for services; a command reports failures itself.
+    logging.basicConfig(level=logging.ERROR, format="substratus events: %(message)s")
 
     async def main() -> int:
         task = asyncio.current_task()
