@@ -1,18 +1,68 @@
-"""Run the server-manager service: `python -m substratus_server_manager`."""
+"""Run the server-manager service: `python -m substratus_server_manager`.
+
+Consumes changes of Servers, of their Deployments and Pods, and of Models (a Model turning ready
+wakes the Servers that wait for it); applies each Server's ConfigMap, Deployment and Service once
+its Model is ready, and reports ``Serving``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from substratus_common.runtime import service
+from prometheus_client import Counter
+
+from substratus_common.api.types import ConditionType
+from substratus_common.bus import connection
+from substratus_common.kube import client
+from substratus_common.runtime import manager, service
+from substratus_common.workloads import gpu_table_file
+from substratus_server_manager import server_manager
+
+SPEC = manager.Spec(
+    durable="server-manager",
+    owned=("servers",),
+    # Deployment changes carry readiness; Pod changes carry why a Pod cannot be scheduled or start.
+    child_kinds=("deployment", "pod"),
+    depends_on=("models",),
+    condition=ConditionType.SERVING,
+    # A Server waiting for its Model says ModelNotFound, then ModelNotReady once the Model appears.
+    wake_on_every_change=True,
+)
 
 
-def tasks(ctx: service.Context) -> Mapping[str, service.RootTask]:
-    return {"idle": service.idle}
+async def setup(ctx: service.Context) -> Mapping[str, service.RootTask]:
+    settings = ctx.settings
+    table = gpu_table_file.TableFile(settings.gpu_types_file)
+    applied = Counter(
+        "substratus_server_deployments_applied",
+        "Times the server-manager applied a Server's children (a new or changed spec).",
+        registry=ctx.metrics.registry,
+    )
+    bus = await connection.connect(settings)
+    ctx.resources.push_async_callback(bus.close)
+    kube = await client.connect()
+    ctx.resources.push_async_callback(kube.close)
+    work = server_manager.ServerManager(kube, settings, table.current, on_apply=applied.inc)
+    loop = manager.Manager(
+        bus,
+        kube,
+        settings,
+        SPEC,
+        work.reconcile,
+        dependencies=work.dependencies,
+        metrics=ctx.metrics,
+    )
+    await loop.start()
+    ctx.add_readiness_check("consuming", lambda: loop.ready)
+
+    async def consume(ctx: service.Context) -> None:
+        await loop.run(ctx.stop)
+
+    return {"consume-changes": consume}
 
 
 def main() -> None:
-    service.main("server-manager", tasks)
+    service.main("server-manager", setup)
 
 
 if __name__ == "__main__":
