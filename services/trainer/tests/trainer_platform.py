@@ -4,7 +4,7 @@ trainer run as real processes against the session's stack, in a fresh namespace 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +12,8 @@ import pytest
 
 from substratus_local.stack import Stack
 from substratus_local.testing import ServiceProcess, eventually
+
+LOG_TAIL = 40
 
 
 @dataclass
@@ -60,7 +62,7 @@ class Platform:
         assert obj is not None
         return obj
 
-    def wait_reason(self, kind: str, name: str, reason: str, timeout: float = 60) -> dict[str, Any]:
+    def wait_reason(self, kind: str, name: str, reason: str, timeout: float = 90) -> dict[str, Any]:
         def check() -> dict[str, Any]:
             condition = self.condition(kind, name)
             assert condition.get("reason") == reason, f"{kind}/{name}: {condition}"
@@ -72,13 +74,20 @@ class Platform:
 @pytest.fixture(name="platform")
 def platform_fixture(
     stack: Stack, namespace: str, run_service: Callable[..., ServiceProcess]
-) -> Callable[..., Platform]:
-    """``platform(trainer_env={...})`` starts the watcher, status writer and trainer."""
+) -> Iterator[Callable[..., Platform]]:
+    """``platform(trainer_env={...})`` starts the watcher, status writer and trainer; their logs'
+    last lines are printed at teardown, so a failing test shows what the services did."""
+    started: list[ServiceProcess] = []
 
     def start(trainer_env: Mapping[str, str] | None = None) -> Platform:
-        run_service("watcher")
-        run_service("status-writer")
+        started.append(run_service("watcher"))
+        started.append(run_service("status-writer"))
         trainer = run_service("trainer", env=trainer_env)
+        started.append(trainer)
         return Platform(stack, namespace, trainer)
 
-    return start
+    yield start
+    for proc in started:
+        lines = proc.logs().splitlines()
+        print(f"--- {proc.service} (last {min(len(lines), LOG_TAIL)} of {len(lines)} log lines)")
+        print("\n".join(lines[-LOG_TAIL:]))
