@@ -27,6 +27,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,6 +157,7 @@ async def _burst(
     _progress(f"burst: {opts.n} status reports")
     watch = measure.StatusWatch(kube, ns)
     await watch.start()
+    requests_before = await _api_requests(stack)
     try:
         first_publish = time.time()
         published = await measure.publish_reports(bus, applied, opts.concurrency)
@@ -164,12 +166,19 @@ async def _burst(
     finally:
         await watch.stop()
     last_written = max(watch.seen[n] for n in names)
+    # Mostly the status writer's: the benchmark only watches, and nothing else writes Models now.
+    requests = await _api_requests(stack) - requests_before
     results.put(
         "burst",
         reports_published_per_s=round(stats.rate(opts.n, first_publish, published_at), 1),
         report_to_status_written_ms=stats.Latency.of_seconds([watch.seen[n] - published[n] for n in names]).as_dict(),
         status_writes_per_s=round(stats.rate(opts.n, first_publish, last_written), 1),
+        api_requests_per_report={verb: round(count / opts.n, 2) for verb, count in sorted(requests.items())},
     )
+
+
+async def _api_requests(stack: stack_mod.Stack) -> Counter[str]:
+    return await asyncio.to_thread(measure.api_requests, stack.pki_dir, stack.apiserver_url, "models")
 
 
 async def _floor(stack: stack_mod.Stack, kube: client.Kube, opts: Options, results: Results) -> None:
@@ -209,6 +218,8 @@ def table(results: Results) -> str:
         ("status writes/s", "-", _ms(burst, "status_writes_per_s")),
         ("bus-only events/s", "-", _ms(f.get("bus_only", {}), "events_per_s")),
     ]
+    for verb, per_report in burst.get("api_requests_per_report", {}).items():
+        rows.append((f"API {verb} requests per status report", "-", f"{per_report:.2f}"))
     for name, usage in f.get("services", {}).items():
         rows.append((f"{name} peak RSS MiB (VmHWM)", "-", _ms(usage, "peak_rss_mib")))
         rows.append((f"{name} CPU seconds, whole run", "-", _ms(usage, "cpu_s")))

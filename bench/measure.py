@@ -11,10 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
+import ssl
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import httpx
 
 from substratus_cli import reader
 from substratus_common.bus import connection
@@ -179,3 +185,24 @@ async def bus_only(bus: connection.Bus, count: int, concurrency: int) -> tuple[f
     start = time.time()
     await asyncio.gather(*(one(i) for i in range(count)))
     return start, time.time()
+
+
+def api_requests(stack_pki: Path, apiserver_url: str, resource: str) -> Counter[str]:
+    """The API server's request counts for one resource, by ``verb`` and ``verb/subresource``."""
+    ctx = ssl.create_default_context(cafile=str(stack_pki / "ca.crt"))
+    ctx.load_cert_chain(str(stack_pki / "admin.crt"), str(stack_pki / "admin.key"))
+    text = httpx.get(f"{apiserver_url}/metrics", verify=ctx, timeout=30).text
+    counts: Counter[str] = Counter()
+    for line in text.splitlines():
+        if not line.startswith("apiserver_request_total{"):
+            continue
+        labels_text, _, value = line.rpartition("} ")
+        labels = dict(_LABEL.findall(labels_text))
+        if labels.get("resource") != resource:
+            continue
+        sub = labels.get("subresource", "")
+        counts[labels.get("verb", "?") + (f"/{sub}" if sub else "")] += int(float(value))
+    return counts
+
+
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
