@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,8 @@ spec:
   image: substratusai/model-loader-huggingface
   params: {name: facebook/opt-125m}
 """
+
+LOG_TAIL = 40
 
 SERVER = """
 apiVersion: substratus.ai/v1
@@ -82,7 +84,7 @@ class Platform:
 
         return eventually(check, timeout, f"{kind}/{name} ready")
 
-    def wait_reason(self, name: str, reason: str, timeout: float = 60) -> dict[str, Any]:
+    def wait_reason(self, name: str, reason: str, timeout: float = 90) -> dict[str, Any]:
         """The Server's ``Serving`` condition once its reason is ``reason``."""
 
         def check() -> dict[str, Any]:
@@ -118,14 +120,20 @@ class Platform:
 @pytest.fixture(name="platform")
 def platform_fixture(
     stack: Stack, namespace: str, run_service: Callable[..., ServiceProcess]
-) -> Callable[..., Platform]:
-    """``platform(server_env={...})`` starts the watcher, status writer, trainer and server-manager."""
+) -> Iterator[Callable[..., Platform]]:
+    """``platform(server_env={...})`` starts the watcher, status writer, trainer and server-manager;
+    their logs' last lines are printed at teardown, so a failing test shows what they did."""
+    started: list[ServiceProcess] = []
 
     def start(server_env: Mapping[str, str] | None = None) -> Platform:
-        run_service("watcher")
-        run_service("status-writer")
-        run_service("trainer")
+        for name in ("watcher", "status-writer", "trainer"):
+            started.append(run_service(name))
         server_manager = run_service("server-manager", env=server_env)
+        started.append(server_manager)
         return Platform(stack, namespace, server_manager)
 
-    return start
+    yield start
+    for proc in started:
+        lines = proc.logs().splitlines()
+        print(f"--- {proc.service} (last {min(len(lines), LOG_TAIL)} of {len(lines)} log lines)")
+        print("\n".join(lines[-LOG_TAIL:]))

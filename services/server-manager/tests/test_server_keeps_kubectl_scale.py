@@ -46,3 +46,20 @@ def test_kubectl_scale_is_kept(platform: Callable[..., Platform]) -> None:
     eventually(lambda: "3 of 3 replicas ready" in p.condition("server", "opt").get("message", ""), 60, "3 ready")
     assert _replicas(p) == 3
     assert len(p.items("pods", "substratus.ai/name=opt")) >= 3
+
+
+def test_scaled_to_zero_is_not_serving_and_says_how_to_serve_again(platform: Callable[..., Platform]) -> None:
+    p = platform()
+    p.apply(MODEL)
+    p.wait_ready("model", "opt")
+    p.apply(SERVER)
+    p.wait_ready("server", "opt")
+    p.kubectl("scale", "deployment", "opt-server", "--replicas=0")
+    stopped = p.wait_reason("opt", "DeploymentNotReady")
+    assert stopped["status"] == "False"
+    assert "scaled to 0 replicas" in stopped["message"]
+    assert "--replicas=1" in stopped["message"]
+    assert (p.get("server", "opt") or {})["status"]["ready"] is False
+    p.kubectl("scale", "deployment", "opt-server", "--replicas=1")
+    p.wait_ready("server", "opt")
+    assert _replicas(p) == 1
