@@ -89,7 +89,11 @@ class Trainer:
         if job is not None:
             # The spec changed: the Job template is immutable, so the old run is replaced.
             log.info("spec changed; replacing the Job", extra=_fields(obj, job=job_name))
-            await self.kube.delete(kinds.JOB, namespace, job_name, propagation="Background")
+            # Only the Job read above: if another replica replaced it meanwhile, this is a Conflict
+            # (retried, and the next read finds the new Job) rather than deleting the new run.
+            await self.kube.delete(
+                kinds.JOB, namespace, job_name, propagation="Background", uid=job["metadata"].get("uid")
+            )
             if await self.kube.get(kinds.JOB, namespace, job_name) is not None:
                 raise errors.TemporaryError(f"waiting for the previous Job {job_name} to be deleted", delay_s=1.0)
         await self._apply(workload)

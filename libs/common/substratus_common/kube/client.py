@@ -144,15 +144,21 @@ class Kube:
         return await self._call("POST", rt.path(obj.get("metadata", {}).get("namespace")), body=obj)
 
     async def delete(
-        self, rt: ResourceType, namespace: str | None, name: str, *, propagation: str = "Background"
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        *,
+        propagation: str = "Background",
+        uid: str | None = None,
     ) -> bool:
-        """Delete; False when it was already gone."""
+        """Delete; False when it was already gone. With ``uid``, only that object: if the name now
+        belongs to another object (it was replaced meanwhile) the API answers Conflict."""
+        body: Object = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+        if uid is not None:
+            body["preconditions"] = {"uid": uid}
         try:
-            await self._call(
-                "DELETE",
-                rt.path(namespace, name),
-                body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation},
-            )
+            await self._call("DELETE", rt.path(namespace, name), body=body)
         except errors.NotFound:
             return False
         return True
