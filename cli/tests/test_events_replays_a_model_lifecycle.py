@@ -54,7 +54,13 @@ async def test_the_lifecycle_of_a_model_is_shown_in_order(
     run_service("status-writer")
     stack.kubectl("apply", "-f", "-", input=MODEL.format(name="opt.125m", ns=namespace))
     obj = json.loads(stack.kubectl("get", "model", "opt.125m", "-n", namespace, "-o", "json").stdout)
+    mine = f"models/{namespace}/opt.125m "
 
+    def lines() -> list[str]:
+        return [line for line in substratus_events(stack, "--since", "10m", "--kind", "models") if mine in line]
+
+    # A service reports only about what it has seen on the bus: wait for the watcher first.
+    await until(lambda: any(" model.changed " in line for line in lines()), "the Model reaching the bus")
     async with connection.connected(config.Settings(service="cli-test", nats_url=stack.nats_url)) as bus:
         reported = report.report_for(obj, "cli-test", [report.condition("Complete", False, "JobNotComplete")])
         assert await report.publish(bus, reported, "models")
@@ -65,11 +71,6 @@ async def test_the_lifecycle_of_a_model_is_shown_in_order(
 
     await until(written, "the status writer writing the reported condition")
     stack.kubectl("delete", "model", "opt.125m", "-n", namespace)
-
-    mine = f"models/{namespace}/opt.125m "
-
-    def lines() -> list[str]:
-        return [line for line in substratus_events(stack, "--since", "10m", "--kind", "models") if mine in line]
 
     await until(lambda: any(" model.deleted " in line for line in lines()), "the deletion reaching the bus")
     shown = lines()
