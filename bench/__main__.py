@@ -231,11 +231,11 @@ def table(results: Results) -> str:
 
 def _options(argv: list[str] | None) -> Options:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0] if __doc__ else "")
-    parser.add_argument("--n", type=int, default=int(os.environ.get("BENCH_N", "1000")), help="Models (env BENCH_N)")
+    parser.add_argument("--n", type=int, default=os.environ.get("BENCH_N", "1000"), help="Models (env BENCH_N)")
     parser.add_argument(
         "--steady",
         type=int,
-        default=int(os.environ.get("BENCH_STEADY", "100")),
+        default=os.environ.get("BENCH_STEADY", "100"),
         help="Models for the one-at-a-time stage (env BENCH_STEADY; 0 skips it)",
     )
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight during the burst")
