@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from substratus_local import binaries, kwok_config, pki
+from substratus_local import binaries, kwok_config, pki, volumes
 
 HOST = "127.0.0.1"
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -399,6 +399,8 @@ class Stack:
                 f"--cluster-signing-cert-file={p / 'ca.crt'}",
                 f"--cluster-signing-key-file={p / 'ca.key'}",
                 "--use-service-account-credentials=false",
+                # PVCs bind: the in-tree hostPath provisioner serves the default StorageClass (volumes.py).
+                "--enable-hostpath-provisioner",
                 "--concurrent-job-syncs=20",
                 "--kube-api-qps=200",
                 "--kube-api-burst=400",
@@ -408,6 +410,15 @@ class Stack:
         url = f"https://{HOST}:{self.port('controller-manager')}/healthz"
         wait_for(
             "kube-controller-manager", lambda: self._http_ok(url, verify=False), 60, self._log("controller-manager")
+        )
+        self.kubectl(
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=substratus-local",
+            "-f",
+            "-",
+            input=volumes.default_storage_class_yaml(),
         )
 
     def _start_scheduler(self, bins: dict[str, Path]) -> None:
