@@ -8,8 +8,9 @@
   dependency's change event shows it ``ready``, every resource that depends on it (found in that
   record and in the local :class:`view.View` rebuilt from the stream, never by listing the API) is
   reconciled again, inside the dependency's message, so a crash redelivers the wake-up.
-- Reports: published only when they differ from what the resource's status already says and
-  from what this process last published; every report carries the service's whole view
+- Reports: published only when they differ from what this process last published and, unless
+  this process published another report for that generation (which may not be written yet),
+  from what the resource's status already says; every report carries the service's whole view
   (conditions and ``artifacts_url``), since the status writer applies it with server-side apply;
   the builder's also carry ``image``, which the status writer sets as ``spec.image``.
 - Errors: a :class:`errors.PermanentError` (or an API answer that retrying cannot fix) becomes a
@@ -239,7 +240,10 @@ class Manager:
         last = self._published.get(key)
         if last is not None and (last.uid, last.generation, last.fingerprint) == (uid, generation, fingerprint):
             return False
-        if _status_says(obj, outcome, generation):
+        # A report this process published for this generation may not be written yet: the status
+        # read now can be older than it, and would be overwritten by it. Only a new report is safe.
+        pending = last is not None and (last.uid, last.generation) == (uid, generation)
+        if not pending and _status_says(obj, outcome, generation):
             self._published[key] = _Published(uid, generation, fingerprint)
             return False
         made = report.report_for(
