@@ -1,18 +1,59 @@
-"""Run the notebook-manager service: `python -m substratus_notebook_manager`."""
+"""Run the notebook-manager service: `python -m substratus_notebook_manager`.
+
+Consumes changes of Notebooks and of their Pods, and of the Models and Datasets they wait for;
+keeps each Notebook's token Secret, ``/content`` PVC and Pod in line with ``spec.suspend``, and
+reports ``Serving`` and the artifacts URL.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from substratus_common.runtime import service
+from substratus_common.api.types import ConditionType
+from substratus_common.bus import connection
+from substratus_common.kube import client
+from substratus_common.runtime import manager, service
+from substratus_common.workloads import gpu_table_file
+from substratus_notebook_manager import notebook
+
+SPEC = manager.Spec(
+    durable="notebook-manager",
+    owned=("notebooks",),
+    child_kinds=("pod",),
+    depends_on=("models", "datasets"),
+    condition=ConditionType.SERVING,
+)
 
 
-def tasks(ctx: service.Context) -> Mapping[str, service.RootTask]:
-    return {"idle": service.idle}
+async def setup(ctx: service.Context) -> Mapping[str, service.RootTask]:
+    settings = ctx.settings
+    table = gpu_table_file.TableFile(settings.gpu_types_file)
+    bus = await connection.connect(settings)
+    ctx.resources.push_async_callback(bus.close)
+    kube = await client.connect()
+    ctx.resources.push_async_callback(kube.close)
+    work = notebook.NotebookManager(kube, settings, table)
+    loop = manager.Manager(
+        bus,
+        kube,
+        settings,
+        SPEC,
+        work.reconcile,
+        dependencies=work.dependencies,
+        baseline=work.baseline,
+        metrics=ctx.metrics,
+    )
+    await loop.start()
+    ctx.add_readiness_check("consuming", lambda: loop.ready)
+
+    async def consume(ctx: service.Context) -> None:
+        await loop.run(ctx.stop)
+
+    return {"consume-changes": consume}
 
 
 def main() -> None:
-    service.main("notebook-manager", tasks)
+    service.main("notebook-manager", setup)
 
 
 if __name__ == "__main__":
