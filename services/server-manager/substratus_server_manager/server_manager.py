@@ -70,8 +70,8 @@ class ServerManager:
         deployment_name = resources.kind_info("Server").workload_name(name)
         wanted = contract.spec_hash(obj.get("spec") or {})
         deployment = await self.kube.get(kinds.DEPLOYMENT, namespace, deployment_name)
-        if deployment is not None and deployment["metadata"].get("deletionTimestamp"):
-            raise errors.TemporaryError(f"waiting for Deployment {deployment_name} to be deleted", delay_s=1.0)
+        if deployment is not None:
+            check_owner(deployment, obj)
         if deployment is None or _spec_hash(deployment) != wanted:
             rolling = deployment is not None
             waiting = await self._waiting_for_model(server, namespace, updating=rolling)
@@ -155,6 +155,28 @@ class ServerManager:
             if failing or stuck:
                 return f"{condition.get('reason')}: {condition.get('message', '')}".strip()
         return "waiting for its Pods to be created and become ready"
+
+
+def check_owner(deployment: Object, server: Object) -> None:
+    """Raise unless ``deployment`` is this Server's and not being deleted.
+
+    A Deployment of a deleted Server of the same name is removed by the garbage collector: wait
+    for it. One that no Server controls is someone else's: say so rather than take it over.
+    """
+    meta = deployment["metadata"]
+    name = meta["name"]
+    if meta.get("deletionTimestamp"):
+        raise errors.TemporaryError(f"waiting for Deployment {name} to be deleted", delay_s=1.0)
+    owner = next((r for r in meta.get("ownerReferences") or [] if r.get("controller")), None)
+    if owner is None or owner.get("kind") != "Server" or owner.get("name") != server["metadata"]["name"]:
+        raise errors.PermanentError(
+            f"Deployment {name} exists and does not belong to this Server; delete or rename it",
+            reason=Reason.INVALID,
+        )
+    if owner.get("uid") != server["metadata"].get("uid"):
+        raise errors.TemporaryError(
+            f"waiting for Deployment {name} of a deleted Server of the same name to be deleted", delay_s=1.0
+        )
 
 
 def _spec_hash(obj: Object) -> str | None:
