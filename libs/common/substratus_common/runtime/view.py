@@ -88,7 +88,8 @@ class View:
                 info = await sub.consumer_info()
             except (nats.errors.Error, TimeoutError) as error:
                 raise BusError(f"following {filter_subject}: {error}") from error
-            delivered = info.delivered.stream_seq if info.delivered else 0
+            # consumer_seq, not stream_seq: a filter that matches nothing still reports the stream's position.
+            delivered = info.delivered.consumer_seq if info.delivered else 0
             if int(info.num_pending or 0) == 0 and not delivered:
                 self._pending[plural] = 0  # nothing stored yet for this kind
         self._check_loaded()
@@ -99,7 +100,8 @@ class View:
         log.info("view loaded", extra={"objects": len(self.objects), "kinds": list(self.plurals)})
 
     def _check_loaded(self) -> None:
-        if self._pending and all(v == 0 for v in self._pending.values()):
+        # Only once every kind is followed: an early kind's backlog must not stand for the others'.
+        if len(self._pending) == len(self.plurals) and all(v == 0 for v in self._pending.values()):
             self.loaded.set()
 
     async def close(self) -> None:
