@@ -1,14 +1,16 @@
 """Why the Pods of a Server's Deployment are not ready, in words a user can act on (no I/O).
 
-An unschedulable Pod comes first, with the scheduler's verdict and what to check in
-``spec.resources`` (the likeliest fix: a GPU type or count no node has); else the newest Pod
-that is neither ready nor finished, with the container that waits or failed.
+Each Pod's own reason comes from the shared ``workloads.pod_status``; this picks the Pod to tell
+about: an unschedulable one first, with what to check in ``spec.resources`` (the likeliest fix:
+a GPU type or count no node has); else the newest Pod that is neither ready nor finished.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from substratus_common.workloads import pod_status
 
 Object = Mapping[str, Any]
 
@@ -18,60 +20,15 @@ UNSCHEDULABLE_HINT = (
 )
 
 
-def _condition(pod: Object, type_: str) -> Mapping[str, Any]:
-    for c in (pod.get("status") or {}).get("conditions") or []:
-        if isinstance(c, dict) and c.get("type") == type_:
-            return c
-    return {}
-
-
-def is_ready(pod: Object) -> bool:
-    return _condition(pod, "Ready").get("status") == "True"
-
-
 def is_waiting(pod: Object) -> bool:
     """Neither ready, nor finished, nor being deleted."""
-    finished = (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
     deleted = bool((pod.get("metadata") or {}).get("deletionTimestamp"))
-    return not (is_ready(pod) or finished or deleted)
+    return not (pod_status.is_ready(pod) or pod_status.is_finished(pod) or deleted)
 
 
 def unschedulable(pod: Object) -> bool:
-    return _condition(pod, "PodScheduled").get("status") == "False"
-
-
-def _container_problem(cs: Mapping[str, Any]) -> str:
-    state = cs.get("state") or {}
-    waiting = state.get("waiting") or {}
-    if waiting and waiting.get("reason") not in (None, "ContainerCreating", "PodInitializing"):
-        message = str(waiting.get("message") or "").strip()
-        return f"is waiting ({waiting['reason']}{': ' + message if message else ''})"
-    terminated = state.get("terminated") or {}
-    if terminated and int(terminated.get("exitCode") or 0) != 0:
-        detail = f"exited with code {terminated.get('exitCode')}"
-        return detail + (f" ({terminated['reason']})" if terminated.get("reason") else "")
-    return ""
-
-
-def message(pod: Object) -> str:
-    """Why one waiting Pod is not ready."""
-    name = (pod.get("metadata") or {}).get("name", "")
-    status = pod.get("status") or {}
-    if unschedulable(pod):
-        scheduled = _condition(pod, "PodScheduled")
-        detail = scheduled.get("message") or scheduled.get("reason") or "no node fits it yet"
-        return f"Pod {name} is not scheduled: {detail}; {UNSCHEDULABLE_HINT}"
-    for kind, statuses in (
-        ("init container", status.get("initContainerStatuses") or []),
-        ("container", status.get("containerStatuses") or []),
-    ):
-        for cs in statuses:
-            problem = _container_problem(cs)
-            if problem:
-                return f"Pod {name}: {kind} {cs.get('name')} {problem} (kubectl describe pod {name})"
-    if (status.get("phase") or "Pending") == "Pending":
-        return f"Pod {name} is starting"
-    return f"Pod {name} is running but not ready (its readiness probe GET / on port 8080 has not passed)"
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "PodScheduled" and c.get("status") == "False" for c in conditions)
 
 
 def reason(pods: Sequence[Object]) -> str | None:
@@ -84,4 +41,6 @@ def reason(pods: Sequence[Object]) -> str | None:
     if not waiting:
         return None
     unscheduled = [p for p in waiting if unschedulable(p)]
-    return message(unscheduled[0] if unscheduled else waiting[0])
+    if unscheduled:
+        return f"{pod_status.not_ready_message(unscheduled[0])}; {UNSCHEDULABLE_HINT}"
+    return pod_status.not_ready_message(waiting[0])
