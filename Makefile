@@ -4,7 +4,7 @@ export UV_PYTHON_DOWNLOADS := never
 UV := $(shell tools/bootstrap.sh uv-path)
 RUN := $(UV) run --frozen
 
-.PHONY: help bootstrap up down status test test-unit lint fmt crds bench
+.PHONY: help bootstrap up down status test test-unit lint fmt crds bench images
 
 help:
 	@echo "make up      start the local stack (Kubernetes + kwok, NATS, S3, registry, services)"
@@ -14,6 +14,7 @@ help:
 	@echo "make lint    ruff, mypy --strict, import-linter"
 	@echo "make crds    regenerate deploy/crds from the API types"
 	@echo "make bench   benchmarks (not tests)"
+	@echo "make images  build the service images with buildah (tools/images.sh; PYTHON_IMAGE=<mirror>)"
 
 bootstrap:
 	@tools/bootstrap.sh
@@ -48,3 +49,6 @@ crds:
 
 bench: bootstrap
 	$(RUN) python -m bench
+
+images:
+	tools/images.sh
