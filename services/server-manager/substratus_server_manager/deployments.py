@@ -21,13 +21,13 @@ from typing import Any
 from substratus_common import config
 from substratus_common.api import artifacts, labels, resources
 from substratus_common.api.resources import Server
-from substratus_common.workloads import contract, gpus, scheduling, storage_mounts
+from substratus_common.workloads import contract, gpus, scheduling, service_accounts, storage_mounts
 
 Object = dict[str, Any]
 
 ROLE = "server"
 CONTAINER = "server"
-SERVICE_ACCOUNT = "substratus-server"
+SERVICE_ACCOUNT = service_accounts.name_for(ROLE)
 PORT = 8080
 PORT_NAME = "http"
 READINESS_PATH = "/"
@@ -52,19 +52,6 @@ class Workload:
 def selector(name: str) -> dict[str, str]:
     """Labels of the Server's Pods: the Deployment's (immutable) selector and the Service's."""
     return labels.for_child("servers", name, ROLE)
-
-
-def service_account(namespace: str) -> Object:
-    """Shared by every Server of the namespace, so owned by none (docs/adr/033)."""
-    return {
-        "apiVersion": "v1",
-        "kind": "ServiceAccount",
-        "metadata": {
-            "name": SERVICE_ACCOUNT,
-            "namespace": namespace,
-            "labels": {labels.MANAGED_BY: labels.MANAGED_BY_VALUE, labels.ROLE: ROLE},
-        },
-    }
 
 
 def model_url(settings: config.Settings, namespace: str, model: str) -> str:
@@ -186,7 +173,7 @@ def build(obj: Object, server: Server, settings: config.Settings, table: gpus.GP
         },
     }
     return Workload(
-        service_account=service_account(namespace),
+        service_account=service_accounts.service_account(ROLE, namespace),
         configmap=contract.params_configmap(obj, spec.params, ROLE),
         deployment=deployment,
         service=service,
