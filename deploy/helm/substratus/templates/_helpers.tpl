@@ -88,12 +88,16 @@ consumer's subjects and the ephemeral-consumer subjects, denying other services'
 {{- range $stream := $nats.ephemeral -}}
 {{- $allow = concat $allow (list
     (printf "$JS.API.CONSUMER.CREATE.%s" $stream)
+    (printf "$JS.API.CONSUMER.CREATE.%s.*" $stream)
+    (printf "$JS.API.CONSUMER.CREATE.%s.*.>" $stream)
     (printf "$JS.API.CONSUMER.INFO.%s.*" $stream)
     (printf "$JS.API.CONSUMER.MSG.NEXT.%s.*" $stream)
     (printf "$JS.FC.%s.>" $stream)) -}}
 {{- range $other := index $perms.durables $stream | default list -}}
 {{- if ne $other $own -}}
 {{- $deny = concat $deny (list
+    (printf "$JS.API.CONSUMER.CREATE.%s.%s" $stream $other)
+    (printf "$JS.API.CONSUMER.CREATE.%s.%s.>" $stream $other)
     (printf "$JS.API.CONSUMER.INFO.%s.%s" $stream $other)
     (printf "$JS.API.CONSUMER.MSG.NEXT.%s.%s" $stream $other)) -}}
 {{- end -}}
