@@ -36,7 +36,7 @@ ALLOWED: dict[str, list[tuple[str, str]]] = {
     "builder": [
         *(("get", _sub(k)) for k in KINDS),
         *((verb, "jobs.batch") for verb in ("get", "create", "patch", "delete")),
-        ("create", "configmaps"),
+        ("create", "serviceaccounts"),
         ("patch", "serviceaccounts"),
         ("list", "pods"),
     ],
@@ -65,8 +65,12 @@ ALLOWED: dict[str, list[tuple[str, str]]] = {
         ("get", _sub("models")),
         ("get", _sub("datasets")),
         *((verb, "pods") for verb in ("get", "create", "patch", "delete")),
-        *((verb, r) for r in ("secrets", "persistentvolumeclaims") for verb in ("get", "create", "patch")),
-        ("create", "configmaps"),
+        *((verb, "secrets") for verb in ("get", "create", "patch")),
+        *(
+            (verb, r)
+            for r in ("configmaps", "serviceaccounts", "persistentvolumeclaims")
+            for verb in ("create", "patch")
+        ),
     ],
 }
 
@@ -108,6 +112,7 @@ FORBIDDEN: dict[str, list[tuple[str, str]]] = {
         ("get", "secrets"),
         ("create", "deployments.apps"),
         ("create", "pods"),
+        ("create", "configmaps"),
     ],
     "uploader": [
         ("list", _sub("models")),
@@ -141,6 +146,8 @@ FORBIDDEN: dict[str, list[tuple[str, str]]] = {
         ("create", "deployments.apps"),
         ("delete", "secrets"),
         ("get", _sub("servers")),
+        ("list", "pods"),
+        ("get", "persistentvolumeclaims"),
     ],
 }
 
