@@ -615,6 +615,13 @@ class Stack:
             "SUBSTRATUS_HEALTH_PORT": str(self.port(f"svc-{service}")),
             "PYTHONUNBUFFERED": "1",
         }
+        if service == "builder":
+            # kwok runs no container: the builder builds for real with buildah and pushes to our registry.
+            env |= {
+                "SUBSTRATUS_BUILDER_EXECUTOR": "local",
+                "SUBSTRATUS_REGISTRY_INSECURE": "true",
+                "SUBSTRATUS_BUILDER_LOCAL_DIR": str(self.root / "builder"),
+            }
         self._spawn(f"svc-{service}", [sys.executable, "-m", module], env=env)
         url = f"http://{HOST}:{self.port(f'svc-{service}')}/healthz"
         wait_for(f"service {service}", lambda: self._http_ok(url), 60, self._log(f"svc-{service}"))
