@@ -48,14 +48,14 @@ def test_a_git_build_clones_the_tag_and_kaniko_builds_the_path() -> None:
     assert plan.image == "registry.example.com/team/prod-model-ns-opt:v1.2"
     assert job["metadata"]["name"] == "opt-model-bld"
     assert job["metadata"]["ownerReferences"][0]["uid"] == "u-1"
-    assert job["metadata"]["labels"][labels.ROLE] == "build"
+    assert job["metadata"]["labels"][labels.ROLE] == "builder"
     assert job["metadata"]["annotations"][builds.BUILD_HASH] == plan.build_hash
     assert job["spec"]["backoffLimit"] == 1
     template = job["spec"]["template"]
     assert template["metadata"]["annotations"]["substratus.dev/simulate"] == "fail"
     assert "other" not in template["metadata"]["annotations"]
     pod = template["spec"]
-    assert pod["serviceAccountName"] == "substratus-build"
+    assert pod["serviceAccountName"] == "substratus-builder"
     (clone,) = pod["initContainers"]
     assert clone["image"] == "git:pinned"
     assert [*clone["command"], *clone["args"]] == [

@@ -27,13 +27,14 @@ from urllib.parse import urlsplit
 from substratus_common import config
 from substratus_common.api import artifacts, labels, resources
 from substratus_common.api.types import ConditionType, Reason
-from substratus_common.workloads import contract, storage_mounts
+from substratus_common.workloads import contract, service_accounts, storage_mounts
 
 Object = dict[str, Any]
 
-ROLE = "build"
-SERVICE_ACCOUNT = "substratus-build"
-"""The build Jobs' identity in each namespace (docs/adr/033): pushes images, reads uploads."""
+ROLE = "builder"
+SERVICE_ACCOUNT = service_accounts.name_for(ROLE)
+"""The build Jobs' identity in each namespace, ``substratus-builder`` (docs/adr/033, docs/install.md):
+pushes images, reads uploads."""
 BUILD_HASH = "substratus.ai/build-hash"
 """Annotation on a build Job: the hash of the ``spec.build`` it builds."""
 IMAGE = "substratus.ai/image"
@@ -227,15 +228,7 @@ def recorded(obj: Object, plan: Plan) -> tuple[bool, str] | None:
 
 def service_account(namespace: str) -> Object:
     """Shared by the build Jobs of a namespace and owned by no resource (docs/adr/033)."""
-    return {
-        "apiVersion": "v1",
-        "kind": "ServiceAccount",
-        "metadata": {
-            "name": SERVICE_ACCOUNT,
-            "namespace": namespace,
-            "labels": {labels.MANAGED_BY: labels.MANAGED_BY_VALUE, labels.ROLE: ROLE},
-        },
-    }
+    return service_accounts.service_account(ROLE, namespace)
 
 
 def clone_args(git: GitSource, into: str) -> list[str]:
