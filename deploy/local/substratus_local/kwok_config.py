@@ -313,3 +313,32 @@ def port_forward(namespace: str, pod: str, port: int, target_port: int, target_a
         "spec": {"forwards": [{"ports": [port], "target": {"address": target_address, "port": target_port}}]},
     }
     return yaml.safe_dump(doc)
+
+
+NOTEBOOK_PORT = 8888
+
+
+def notebook_simulation_yaml(python: str, content_dir: Path) -> str:
+    """What every Pod's port 8888 and ``kubectl exec`` reach unless a namespaced PortForward or Exec
+    of the Pod says otherwise (tests do): a stand-in for Jupyter (``jupyter_stand_in``) and a local
+    directory standing in for the notebook's ``/content``, so ``kubectl notebook`` works on ``make up``."""
+    forward = {
+        "apiVersion": "kwok.x-k8s.io/v1alpha1",
+        "kind": "ClusterPortForward",
+        "metadata": {"name": "substratus-notebooks"},
+        "spec": {
+            "forwards": [
+                {
+                    "ports": [NOTEBOOK_PORT],
+                    "command": [python, "-m", "substratus_local.jupyter_stand_in", str(content_dir)],
+                }
+            ]
+        },
+    }
+    execs = {
+        "apiVersion": "kwok.x-k8s.io/v1alpha1",
+        "kind": "ClusterExec",
+        "metadata": {"name": "substratus-notebooks"},
+        "spec": {"execs": [{"local": {"workDir": str(content_dir)}}]},
+    }
+    return yaml.safe_dump_all([forward, execs], sort_keys=False)

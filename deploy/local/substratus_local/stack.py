@@ -100,6 +100,11 @@ class Stack:
         return self.root / "pki"
 
     @property
+    def notebook_content_dir(self) -> Path:
+        """What notebook Pods' ``/content`` is on this stack (kwok's simulated exec runs there)."""
+        return self.root / "notebook-content"
+
+    @property
     def state_file(self) -> Path:
         return self.root / "stack.json"
 
@@ -455,6 +460,9 @@ class Stack:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime())
         logs_file.write_text(f"{stamp} stdout F simulated by kwok: this Pod runs no container on the local stack\n")
         self.kubectl("apply", "--server-side", "-f", "-", input=kwok_config.cluster_logs_yaml(logs_file))
+        self.notebook_content_dir.mkdir(parents=True, exist_ok=True)
+        simulation = kwok_config.notebook_simulation_yaml(sys.executable, self.notebook_content_dir)
+        self.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=simulation)
         self._spawn(
             "kwok",
             [
