@@ -157,9 +157,15 @@ class NotebookManager:
             owners = [r.get("uid") for r in existing["metadata"].get("ownerReferences") or []]
             if meta.get("uid") in owners:
                 return
-            # Left by an earlier Notebook of this name (garbage collection is on its way).
-            await self.kube.delete(kinds.SECRET, namespace, name)
-            raise errors.TemporaryError(f"waiting for the earlier Notebook's Secret {name} to be deleted", delay_s=1.0)
+            # Left by an earlier Notebook of this name: make it this one's, with a new token (a merge
+            # patch replaces the owner list; garbage collection keeps an object whose owner exists).
+            fresh = pods.token_secret(obj, pods.new_token())
+            patch = {"metadata": {"ownerReferences": fresh["metadata"]["ownerReferences"]}, "data": fresh["data"]}
+            try:
+                await self.kube.patch(kinds.SECRET, namespace, name, patch)
+            except kube_errors.NotFound:
+                raise errors.TemporaryError(f"the earlier Secret {name} was just deleted", delay_s=0.5) from None
+            return
         # Another replica may have created it first: that token stands.
         with contextlib.suppress(kube_errors.Conflict):
             await self.kube.create(pods.token_secret(obj, pods.new_token()))
