@@ -478,7 +478,7 @@ class Session:
         elif self.kubectl.get("notebook", name) is None:
             raise NotebookError(f"notebook/{name} not found in namespace {namespace}; create it with -f")
         self.kubectl.apply(suspend_patch(name, False))
-        say(f"notebook/{name} is not suspended; waiting for it to be ready")
+        say(f"notebook/{name}: spec.suspend=false; waiting until it is ready")
         try:
             self._session(name, port, note)
         finally:
@@ -511,7 +511,7 @@ class Session:
                 self.open_browser(url)
             if self.options.sync:
                 self.directory.mkdir(parents=True, exist_ok=True)
-                say(f"syncing files written under /content to {self.directory} (Ctrl-C to stop)")
+                say(f"syncing files written under /content to {self.directory.resolve()} (Ctrl-C to stop)")
             while not self.stop.wait(self.options.sync_interval_s):
                 if self.options.sync:
                     self._sync(syncer)

@@ -78,9 +78,21 @@ class Output:
     def __init__(self, proc: subprocess.Popen[str]) -> None:
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
-        for stream in (proc.stdout, proc.stderr):
+        self.streams = [proc.stdout, proc.stderr]
+        self.readers = []
+        for stream in self.streams:
             assert stream is not None
-            threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+            reader = threading.Thread(target=self._read, args=(stream,), daemon=True)
+            reader.start()
+            self.readers.append(reader)
+
+    def close(self) -> None:
+        """After the process ended: the readers reach the end of its output; close the pipes."""
+        for reader in self.readers:
+            reader.join(timeout=10)
+        for stream in self.streams:
+            if stream is not None:
+                stream.close()
 
     def _read(self, stream: object) -> None:
         for line in stream:  # type: ignore[attr-defined]
@@ -160,6 +172,7 @@ def test_a_notebook_session_forwards_syncs_and_suspends_on_exit(
     finally:
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=60)
+        out.close()
     out.wait_for(r"suspended notebook/lab", 5)
     assert code == 0, "".join(out.seen)
 
