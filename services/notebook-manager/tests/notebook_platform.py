@@ -5,7 +5,7 @@ the session's stack, in a fresh namespace per test."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,12 +79,13 @@ class Platform:
 def platform_fixture(
     stack: Stack, namespace: str, run_service: Callable[..., ServiceProcess]
 ) -> Callable[..., Platform]:
-    """``platform(trainer=True)`` starts the watcher, status writer, notebook-manager (and trainer)."""
+    """``platform(trainer=True, manager_env={...})`` starts the watcher, status writer, notebook-manager
+    (with extra environment) and, when asked, the trainer."""
 
-    def start(trainer: bool = False) -> Platform:
+    def start(trainer: bool = False, manager_env: Mapping[str, str] | None = None) -> Platform:
         run_service("watcher")
         run_service("status-writer")
-        manager = run_service("notebook-manager")
+        manager = run_service("notebook-manager", env=manager_env)
         if trainer:
             run_service("trainer")
         return Platform(stack, namespace, manager)
