@@ -467,6 +467,7 @@ class Session:
     directory: Path
     stop: threading.Event = field(default_factory=threading.Event)
     open_browser: Callable[[str], object] = webbrowser.open
+    _last_sync_error: str = ""
 
     def run(self, name: str, manifest: dict[str, Any] | None) -> None:
         namespace = self.kubectl.current_namespace()
@@ -524,7 +525,11 @@ class Session:
         try:
             syncer.sync_once()
         except NotebookError as error:
-            say(f"sync: {error}")
+            if str(error) != self._last_sync_error:  # say it once, not every interval
+                say(f"sync: {error}")
+            self._last_sync_error = str(error)
+        else:
+            self._last_sync_error = ""
 
     def _wait_ready(self, name: str) -> None:
         deadline = time.monotonic() + self.options.timeout_s
