@@ -7,6 +7,7 @@ reports ``Built`` and the image, which the status writer sets as ``spec.image``.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping
 
 from substratus_builder import builder, local
@@ -32,6 +33,9 @@ async def setup(ctx: service.Context) -> Mapping[str, service.RootTask]:
     ctx.resources.push_async_callback(kube.close)
     executor = None
     if settings.builder_executor == "local":
+        for tool in ("buildah", "git"):
+            if shutil.which(tool) is None:
+                raise RuntimeError(f"the local executor needs {tool}; tools/bootstrap.sh installs it")
         storage = backends.from_settings(settings)
         ctx.resources.push_async_callback(storage.close)
         executor = local.LocalExecutor(settings, storage)

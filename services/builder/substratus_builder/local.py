@@ -22,7 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from substratus_common import config
+from substratus_common import config, errors
+from substratus_common.api.types import Reason
 from substratus_common.storage import base
 from substratus_common.workloads import builds
 
@@ -56,8 +57,11 @@ class LocalExecutor:
     async def build(self, plan: builds.Plan) -> Result:
         """Fetch the source, build and push ``plan.image``. Storage errors are raised (retry or report)."""
         self.builds += 1
-        if shutil.which("buildah") is None:
-            return Result(False, "buildah is not installed on the builder's machine (tools/bootstrap.sh installs it)")
+        if shutil.which("buildah") is None:  # checked at start too; not recorded as this build's failure
+            raise errors.PermanentError(
+                "buildah is not installed on the builder's machine (tools/bootstrap.sh installs it)",
+                reason=Reason.RECONCILE_FAILED,
+            )
         persistent = self.settings.builder_local_dir
         if persistent is not None:
             persistent.mkdir(parents=True, exist_ok=True)
