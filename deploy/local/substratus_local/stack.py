@@ -294,12 +294,26 @@ class Stack:
     def down(self) -> list[str]:
         """Stop everything ``up`` started, in reverse order; return what was stopped."""
         stopped = []
+        volume_dirs = self._provisioned_volume_dirs()
         infra = [c for c in self.components() if not c.startswith("svc-")]
         for name in reversed(infra + [f"svc-{s}" for s in SERVICES]):
             if self.pid(name) is not None:
                 self._stop(name)
                 stopped.append(name)
+        for path in volume_dirs:
+            shutil.rmtree(path, ignore_errors=True)
         return stopped
+
+    def _provisioned_volume_dirs(self) -> list[Path]:
+        """Directories the hostPath provisioner made for this stack's PVs (``volumes.py``)."""
+        if not self.alive("apiserver"):
+            return []
+        jsonpath = '{range .items[*]}{.spec.hostPath.path}{"\\n"}{end}'
+        try:
+            listed = self.kubectl("get", "pv", "-o", f"jsonpath={jsonpath}", check=False).stdout
+        except (OSError, subprocess.SubprocessError):
+            return []
+        return [Path(p) for p in listed.split() if volumes.is_provisioned_dir(p)]
 
     def running(self) -> dict[str, bool]:
         return {name: self.alive(name) for name in self.components()}
