@@ -112,11 +112,19 @@ def bundled_nats(workdir: Path, tls_dir: Path | None = None) -> Iterator[Bundled
             proc.wait(timeout=10)
 
 
-async def _connect(url: str, errors: list[Exception]) -> Client:
+async def _connect(url: str, errors: list[Exception], service: str = "trainer") -> Client:
+    """A raw client as ``service``, with that service's own reply inbox (all it may subscribe to)."""
+
     async def on_error(error: Exception) -> None:
         errors.append(error)
 
-    return await nats.connect(url, error_cb=on_error, allow_reconnect=False, connect_timeout=5)
+    return await nats.connect(
+        url,
+        error_cb=on_error,
+        allow_reconnect=False,
+        connect_timeout=5,
+        inbox_prefix=connection.inbox_prefix(service),
+    )
 
 
 async def _wait_for_error(errors: list[Exception], pattern: str) -> str:
@@ -185,6 +193,10 @@ async def test_a_service_cannot_read_the_bus_or_take_another_services_messages(t
             await nc.subscribe("substratus.>")
             await nc.flush()
             await _wait_for_error(errors, r"permissions violation for subscription to \"?substratus\.>")
+            # Another service's replies and deliveries: refused (each service has its own inbox).
+            await nc.subscribe(connection.inbox_prefix("builder") + ".>")
+            await nc.flush()
+            await _wait_for_error(errors, r"permissions violation for subscription to \"?_INBOX_builder\.>")
             # Pulling from the builder's durable consumer: refused by name.
             with pytest.raises((nats.errors.TimeoutError, nats.errors.NoRespondersError)):
                 await nc.request("$JS.API.CONSUMER.MSG.NEXT.SUBSTRATUS_CHANGES.builder", b"1", timeout=1)

@@ -23,7 +23,9 @@ async def setup(ctx: service.Context) -> Mapping[str, service.RootTask]:
     apply = writer.Writer(kube, ctx.metrics)
 
     async def handle(delivery: consumer.Delivery) -> None:
-        await apply.apply(payloads.decode_data(delivery.event, payloads.StatusReport))
+        report = payloads.decode_data(delivery.event, payloads.StatusReport)
+        writer.check_origin(report, delivery.subject)
+        await apply.apply(report)
 
     options = consumer.ConsumerOptions(
         stream=streams.STATUS,

@@ -11,7 +11,8 @@ import logging
 from typing import Any
 
 from substratus_common import errors
-from substratus_common.events import payloads
+from substratus_common.api import resources
+from substratus_common.events import payloads, subjects
 from substratus_common.kube import client
 from substratus_common.kube.resources import SUBSTRATUS_KINDS
 from substratus_common.metrics import RuntimeMetrics
@@ -60,6 +61,22 @@ class Writer:
         if ready is not None:
             await self.kube.apply_status(ready, patches.STATUS_WRITER_MANAGER)
             self.writes += 1
+
+
+def check_origin(report: payloads.StatusReport, subject: subjects.Subject) -> None:
+    """Refuse a report that claims another service or resource than the subject it came on.
+
+    NATS permissions let each service publish only on its own status subjects; the report's
+    ``service`` picks the field manager (and only ``builder`` may set ``spec.image``), so a body
+    that disagrees with its subject would let one service write as another.
+    """
+    plural = resources.kind_info(report.kind).plural if report.kind in _TYPES else None
+    if subject.service != report.service or (plural, report.namespace, report.name) != subject.key:
+        raise errors.PermanentError(
+            f"a report from {report.service!r} about {report.kind} {report.namespace}/{report.name} "
+            f"arrived on {subject.service!r}'s subject for {'/'.join(subject.key)}",
+            reason="Forbidden",
+        )
 
 
 def _fields(report: payloads.StatusReport) -> dict[str, object]:

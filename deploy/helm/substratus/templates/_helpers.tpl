@@ -106,7 +106,9 @@ consumer's subjects and the ephemeral-consumer subjects, denying other services'
 {{- $publish := dict "allow" $allow -}}
 {{- if $deny -}}{{- $_ := set $publish "deny" $deny -}}{{- end -}}
 {{- /* toJson escapes ">" as \u003e, which NATS configuration does not read. */ -}}
-{{- dict "publish" $publish "subscribe" (dict "allow" $perms.natsCommon.subscribe.allow) | toJson | replace "\\u003e" ">" -}}
+{{- /* Each service connects with inbox prefix `_INBOX_<service>` (bus.connection.inbox_prefix). */ -}}
+{{- $subscribe := dict "allow" (list (printf "_INBOX_%s.>" .name)) -}}
+{{- dict "publish" $publish "subscribe" $subscribe | toJson | replace "\\u003e" ">" -}}
 {{- end -}}
 
 {{/* The `authorization` block of nats.conf: one user per service. */}}

@@ -5,6 +5,7 @@ All nats-py exceptions are turned into :mod:`bus.errors` here.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -118,7 +119,18 @@ class Bus:
             await self.nc.close()
 
 
-async def connect(settings: config.Settings, *, connect_timeout_s: float = 5.0, provision: bool = True) -> Bus:
+def inbox_prefix(service: str) -> str:
+    """The reply-subject prefix of a service's connection, e.g. ``_INBOX_trainer``."""
+    return f"_INBOX_{service}"
+
+
+async def connect(
+    settings: config.Settings,
+    *,
+    connect_timeout_s: float = 5.0,
+    connect_deadline_s: float = 30.0,
+    provision: bool = True,
+) -> Bus:
     """Connect (bounded attempts) and make sure the three streams exist with the settings.
 
     ``provision=False`` is for read-only clients such as the ``substratus`` CLI: the streams are
@@ -129,14 +141,21 @@ async def connect(settings: config.Settings, *, connect_timeout_s: float = 5.0, 
         log.warning("NATS connection error", extra={"error": str(error)})
 
     try:
-        nc = await nats.connect(
-            settings.nats_url,
-            name=f"substratus-{settings.service}",
-            connect_timeout=connect_timeout_s,
-            max_reconnect_attempts=-1,  # once connected, keep trying; health turns red meanwhile
-            reconnect_time_wait=1,
-            allow_reconnect=True,
-            error_cb=_error,
+        # nats-py keeps retrying a first connection as long as reconnects are unbounded; bound it.
+        nc = await asyncio.wait_for(
+            nats.connect(
+                settings.nats_url,
+                name=f"substratus-{settings.service}",
+                # Replies and deliveries come to an inbox only this service may subscribe to
+                # (the chart's NATS permissions allow `_INBOX_<service>.>` and nothing broader).
+                inbox_prefix=inbox_prefix(settings.service),
+                connect_timeout=connect_timeout_s,
+                max_reconnect_attempts=-1,  # once connected, keep trying; health turns red meanwhile
+                reconnect_time_wait=1,
+                allow_reconnect=True,
+                error_cb=_error,
+            ),
+            connect_deadline_s,
         )
     except (nats.errors.Error, OSError, TimeoutError) as error:
         raise BusError(f"cannot connect to NATS at {settings.nats_url}: {error}") from error
