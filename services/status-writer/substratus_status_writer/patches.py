@@ -3,8 +3,9 @@
 Each service's report is applied with server-side apply under that service's field manager
 (``substratus-<service>``), so a report is the service's whole view of the fields it owns: its
 condition types (the conditions list is a map keyed by ``type``) and, for some, ``artifacts`` or
-``buildUpload``. ``ready`` and ``observedGeneration`` are derived from all conditions and
-applied under the status writer's own manager.
+``buildUpload``. ``ready`` and ``observedGeneration`` are derived from all conditions and travel
+in the same apply (one write per report); the status writer applies them under its own manager
+only when they alone are out of date (e.g. after ``spec.image`` moved the generation).
 """
 
 from __future__ import annotations
@@ -88,6 +89,23 @@ def status_body(
     body = _identity(current)
     body["status"] = {"conditions": applied, **extra}
     return body
+
+
+def with_readiness(current: Object, body: Object) -> Object:
+    """``body`` plus ``ready`` and ``observedGeneration`` as they will be once it is applied.
+
+    Folding them into the service's own apply makes a report one API write instead of two; both
+    are computed here from every condition (the report's replacing the written ones of its types),
+    so whichever service's apply carries them, they are the status writer's verdict.
+    """
+    reported = {c["type"]: c for c in body["status"]["conditions"]}
+    written = [c for c in current.get("status", {}).get("conditions") or [] if c.get("type") not in reported]
+    merged = {**current, "status": {**current.get("status", {}), "conditions": [*written, *reported.values()]}}
+    ready, observed = readiness(merged)
+    status = {**body["status"], "ready": ready}
+    if observed is not None:
+        status["observedGeneration"] = observed
+    return {**body, "status": status}
 
 
 def unchanged(current: Object, body: Object) -> bool:

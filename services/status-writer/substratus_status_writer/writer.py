@@ -49,6 +49,7 @@ class Writer:
             self.stale += 1
             log.info("dropped a stale report", extra=_fields(report))
             return
+        body = patches.with_readiness(current, body)
         if not patches.unchanged(current, body):
             current = await self.kube.apply_status(body, patches.manager(report.service))
             self.writes += 1
