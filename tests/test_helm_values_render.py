@@ -147,3 +147,14 @@ def test_cloud_storage_and_gpu_types_reach_every_service() -> None:
     rules = by_kind(docs, "ClusterRole")["sub-substratus-trainer"]["rules"]
     assert {"apiGroups": [""], "resources": ["persistentvolumes"], "verbs": ["create", "patch"]} in rules
     assert set(by_kind(docs, "ServiceMonitor")) == {"sub-substratus"}
+
+
+def test_build_settings_reach_the_builder_only() -> None:
+    deployments = by_kind(
+        render("--set", "build.pushSecret=regcred", "--set", "build.insecureRegistry=true"), "Deployment"
+    )
+    builder = env(deployments["sub-substratus-builder"])
+    assert builder["SUBSTRATUS_KANIKO_IMAGE"].startswith("ghcr.io/osscontainertools/kaniko")
+    assert builder["SUBSTRATUS_REGISTRY_PUSH_SECRET"] == "regcred"
+    assert builder["SUBSTRATUS_REGISTRY_INSECURE"] == "true"
+    assert "SUBSTRATUS_KANIKO_IMAGE" not in env(deployments["sub-substratus-trainer"])
