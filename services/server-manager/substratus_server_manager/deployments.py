@@ -96,17 +96,7 @@ def build(obj: Object, server: Server, settings: config.Settings, table: gpus.GP
         owner_labels=pod_labels,
     )
 
-    res = spec.resources
-    gpu = res.gpu if res is not None else None
-    placed = scheduling.placement(
-        cpu=res.cpu if res else None,
-        memory_gib=res.memory if res else None,
-        disk_gib=res.disk if res else None,
-        gpu_type=gpu.type if gpu else None,
-        gpu_count=gpu.count if gpu else None,
-        cloud=settings.cloud,
-        table=table,
-    )
+    placed = scheduling.placement_for(spec.resources, cloud=settings.cloud, table=table)
 
     container: Object = {
         "name": CONTAINER,

@@ -102,17 +102,7 @@ def build(
         owner_labels=child_labels,
     )
 
-    res = spec.resources
-    gpu = res.gpu if res is not None else None
-    placed = scheduling.placement(
-        cpu=res.cpu if res else None,
-        memory_gib=res.memory if res else None,
-        disk_gib=res.disk if res else None,
-        gpu_type=gpu.type if gpu else None,
-        gpu_count=gpu.count if gpu else None,
-        cloud=settings.cloud,
-        table=table,
-    )
+    placed = scheduling.placement_for(spec.resources, cloud=settings.cloud, table=table)
 
     container: Object = {
         "name": role,

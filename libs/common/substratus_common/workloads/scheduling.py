@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from substratus_common.api.types import Resources
 from substratus_common.config import Cloud
 from substratus_common.workloads import gpus
 
@@ -55,3 +56,17 @@ def placement(
     if limits:
         resources["limits"] = limits
     return Placement(resources, node_selector, tolerations)
+
+
+def placement_for(resources: Resources | None, *, cloud: Cloud, table: gpus.GPUTable) -> Placement:
+    """:func:`placement` of a spec's ``resources`` (unset: no requests, no GPU)."""
+    gpu = resources.gpu if resources is not None else None
+    return placement(
+        cpu=resources.cpu if resources else None,
+        memory_gib=resources.memory if resources else None,
+        disk_gib=resources.disk if resources else None,
+        gpu_type=gpu.type if gpu else None,
+        gpu_count=gpu.count if gpu else None,
+        cloud=cloud,
+        table=table,
+    )
