@@ -21,14 +21,13 @@ from substratus_common.events import payloads
 from substratus_common.kube import client
 from substratus_common.kube import resources as kinds
 from substratus_common.runtime import manager, report
-from substratus_common.workloads import contract, gpu_table_file, gpus, storage_mounts
+from substratus_common.workloads import contract, gpu_table_file, gpus, job_status, storage_mounts
 from substratus_trainer import jobs
 
 log = logging.getLogger(__name__)
 
 Object = dict[str, Any]
 FIELD_MANAGER = "substratus-trainer"
-JOB_NAME_LABEL = "batch.kubernetes.io/controller-uid"
 
 
 def complete(status: bool, reason: str, message: str) -> payloads.ConditionReport:
@@ -147,49 +146,29 @@ class Trainer:
 
     async def _job_condition(self, job: Object) -> payloads.ConditionReport:
         name = job["metadata"]["name"]
-        conditions = {c.get("type"): c for c in (job.get("status") or {}).get("conditions") or []}
-        if (conditions.get("Complete") or {}).get("status") == "True":
+        state = job_status.state_of(job)
+        if state.phase == "complete":
             return complete(True, Reason.JOB_COMPLETE, f"Job {name} completed")
-        failed = conditions.get("Failed") or {}
-        if failed.get("status") == "True":
-            why = ": ".join(p for p in (failed.get("reason"), failed.get("message")) if p)
-            message = f"Job {name} failed ({why})"
+        if state.phase == "failed":
+            message = f"Job {name} failed ({state.detail})"
             pod = await self._failed_pod_message(job)
             if pod:
                 message += f"; {pod}"
             message += "; change the spec to run it again"
             return complete(False, Reason.JOB_FAILED, message)
-        retries = int((job.get("status") or {}).get("failed") or 0)
         message = _running(name)
-        if retries:
-            message += f" ({retries} failed attempt(s) of {int(job['spec'].get('backoffLimit', 0)) + 1})"
+        if state.failed_attempts:
+            message += f" ({state.failed_attempts} failed attempt(s) of {state.attempts})"
         return complete(False, Reason.JOB_NOT_COMPLETE, message)
 
     async def _failed_pod_message(self, job: Object) -> str:
-        """Why the newest failed Pod of the Job failed: its containers' exit codes, reasons, messages."""
+        """Why the newest failed Pod of the Job failed (exit codes, reasons, messages)."""
         uid = job["metadata"].get("uid")
         if not uid:
             return ""
-        listed = await self.kube.list(kinds.POD, job["metadata"]["namespace"], label_selector=f"{JOB_NAME_LABEL}={uid}")
-        failed = [p for p in listed.items if (p.get("status") or {}).get("phase") == "Failed"]
-        if not failed:
-            return ""
-        pod = max(failed, key=lambda p: str(p["metadata"].get("creationTimestamp", "")))
-        status = pod.get("status") or {}
-        parts = []
-        for cs in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]:
-            term = (cs.get("state") or {}).get("terminated") or {}
-            if term and int(term.get("exitCode") or 0) != 0:
-                detail = f"container {cs.get('name')} exited with code {term.get('exitCode')}"
-                if term.get("reason"):
-                    detail += f" ({term['reason']})"
-                if term.get("message"):
-                    detail += f": {str(term['message']).strip()}"
-                parts.append(detail)
-        if not parts and status.get("reason"):
-            parts.append(f"{status.get('reason')}: {status.get('message', '')}".strip())
-        pod_name = pod["metadata"]["name"]
-        return f"Pod {pod_name}: " + "; ".join(parts or ["failed"]) + f" (kubectl logs {pod_name})"
+        selector = f"{job_status.POD_SELECTOR_LABEL}={uid}"
+        listed = await self.kube.list(kinds.POD, job["metadata"]["namespace"], label_selector=selector)
+        return job_status.failed_pod_summary(listed.items)
 
 
 def _running(job_name: str) -> str:
