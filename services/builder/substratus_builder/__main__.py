@@ -12,9 +12,7 @@ from collections.abc import Mapping
 
 from substratus_builder import builder, local
 from substratus_common.api.types import ConditionType
-from substratus_common.bus import connection
-from substratus_common.kube import client
-from substratus_common.runtime import manager, service
+from substratus_common.runtime import manager, manager_service, service
 from substratus_common.storage import backends
 
 SPEC = manager.Spec(
@@ -27,10 +25,7 @@ SPEC = manager.Spec(
 
 async def setup(ctx: service.Context) -> Mapping[str, service.RootTask]:
     settings = ctx.settings
-    bus = await connection.connect(settings)
-    ctx.resources.push_async_callback(bus.close)
-    kube = await client.connect()
-    ctx.resources.push_async_callback(kube.close)
+    bus, kube = await manager_service.connect(ctx)
     executor = None
     if settings.builder_executor == "local":
         for tool in ("buildah", "git"):
@@ -47,13 +42,7 @@ async def setup(ctx: service.Context) -> Mapping[str, service.RootTask]:
         return await loop.publish(obj, outcome, f"{meta.get('uid')}/{meta.get('resourceVersion')}")
 
     work.progress = progress
-    await loop.start()
-    ctx.add_readiness_check("consuming", lambda: loop.ready)
-
-    async def consume(ctx: service.Context) -> None:
-        await loop.run(ctx.stop)
-
-    return {"consume-changes": consume}
+    return await manager_service.root_tasks(ctx, loop)
 
 
 def main() -> None:

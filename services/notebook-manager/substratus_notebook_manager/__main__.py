@@ -10,9 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from substratus_common.api.types import ConditionType
-from substratus_common.bus import connection
-from substratus_common.kube import client
-from substratus_common.runtime import manager, service
+from substratus_common.runtime import manager, manager_service, service
 from substratus_common.workloads import gpu_table_file
 from substratus_notebook_manager import notebook
 
@@ -28,10 +26,7 @@ SPEC = manager.Spec(
 async def setup(ctx: service.Context) -> Mapping[str, service.RootTask]:
     settings = ctx.settings
     table = gpu_table_file.TableFile(settings.gpu_types_file)
-    bus = await connection.connect(settings)
-    ctx.resources.push_async_callback(bus.close)
-    kube = await client.connect()
-    ctx.resources.push_async_callback(kube.close)
+    bus, kube = await manager_service.connect(ctx)
     work = notebook.NotebookManager(kube, settings, table)
     loop = manager.Manager(
         bus,
@@ -43,13 +38,7 @@ async def setup(ctx: service.Context) -> Mapping[str, service.RootTask]:
         baseline=work.baseline,
         metrics=ctx.metrics,
     )
-    await loop.start()
-    ctx.add_readiness_check("consuming", lambda: loop.ready)
-
-    async def consume(ctx: service.Context) -> None:
-        await loop.run(ctx.stop)
-
-    return {"consume-changes": consume}
+    return await manager_service.root_tasks(ctx, loop)
 
 
 def main() -> None:

@@ -12,9 +12,7 @@ from collections.abc import Mapping
 from prometheus_client import Counter
 
 from substratus_common.api.types import ConditionType
-from substratus_common.bus import connection
-from substratus_common.kube import client
-from substratus_common.runtime import manager, service
+from substratus_common.runtime import manager, manager_service, service
 from substratus_common.workloads import gpu_table_file
 from substratus_server_manager import server_manager
 
@@ -38,10 +36,7 @@ async def setup(ctx: service.Context) -> Mapping[str, service.RootTask]:
         "Times the server-manager applied a Server's children (a new or changed spec).",
         registry=ctx.metrics.registry,
     )
-    bus = await connection.connect(settings)
-    ctx.resources.push_async_callback(bus.close)
-    kube = await client.connect()
-    ctx.resources.push_async_callback(kube.close)
+    bus, kube = await manager_service.connect(ctx)
     work = server_manager.ServerManager(kube, settings, table.current, on_apply=applied.inc)
     loop = manager.Manager(
         bus,
@@ -52,13 +47,7 @@ async def setup(ctx: service.Context) -> Mapping[str, service.RootTask]:
         dependencies=work.dependencies,
         metrics=ctx.metrics,
     )
-    await loop.start()
-    ctx.add_readiness_check("consuming", lambda: loop.ready)
-
-    async def consume(ctx: service.Context) -> None:
-        await loop.run(ctx.stop)
-
-    return {"consume-changes": consume}
+    return await manager_service.root_tasks(ctx, loop)
 
 
 def main() -> None:

@@ -9,9 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from substratus_common.api.types import ConditionType
-from substratus_common.bus import connection
-from substratus_common.kube import client
-from substratus_common.runtime import manager, service
+from substratus_common.runtime import manager, manager_service, service
 from substratus_common.workloads import gpu_table_file
 from substratus_trainer import trainer
 
@@ -27,10 +25,7 @@ SPEC = manager.Spec(
 async def setup(ctx: service.Context) -> Mapping[str, service.RootTask]:
     settings = ctx.settings
     table = gpu_table_file.TableFile(settings.gpu_types_file)
-    bus = await connection.connect(settings)
-    ctx.resources.push_async_callback(bus.close)
-    kube = await client.connect()
-    ctx.resources.push_async_callback(kube.close)
+    bus, kube = await manager_service.connect(ctx)
     work = trainer.Trainer(kube, settings, table)
     loop = manager.Manager(
         bus,
@@ -42,13 +37,7 @@ async def setup(ctx: service.Context) -> Mapping[str, service.RootTask]:
         baseline=work.baseline,
         metrics=ctx.metrics,
     )
-    await loop.start()
-    ctx.add_readiness_check("consuming", lambda: loop.ready)
-
-    async def consume(ctx: service.Context) -> None:
-        await loop.run(ctx.stop)
-
-    return {"consume-changes": consume}
+    return await manager_service.root_tasks(ctx, loop)
 
 
 def main() -> None:
