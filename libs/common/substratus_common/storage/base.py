@@ -8,14 +8,20 @@ Content-MD5 and the expiry, so storage refuses another body or a late upload.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import datetime as dt
 import hashlib
+import os
 import re
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from substratus_common.storage import errors
 
 UPLOAD_CONTENT_TYPE = "application/octet-stream"
 MAX_EXPIRY_S = 15 * 60
@@ -70,6 +76,22 @@ class Storage(Protocol):
         """Store ``data`` at ``key`` with the service's own credentials (tests and tooling)."""
         ...
 
+    def list_objects(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        """Every stored object whose key starts with ``prefix`` (a plain string prefix: pass
+        ``a/b/`` for the "directory" ``a/b``), in key order where storage lists in order."""
+        ...
+
+    async def upload_file(self, key: str, path: Path) -> None:
+        """Store the file at ``path`` as ``key``, streamed from disk (multipart or resumable when large).
+
+        StorageRefused when ``path`` cannot be read."""
+        ...
+
+    async def download_file(self, key: str, path: Path) -> None:
+        """Write the object ``key`` to ``path`` (parents created), streamed; ``path`` appears only
+        once complete. StorageRefused(404) when it is absent, or when ``path`` cannot be written."""
+        ...
+
     async def sign_put(self, key: str, md5_hex: str, expires_s: int) -> SignedPut:
         """A URL a client can PUT exactly the body with MD5 ``md5_hex`` to, for ``expires_s`` seconds."""
         ...
@@ -122,3 +144,38 @@ def check_expiry(expires_s: int) -> int:
 def put_headers(md5_hex: str) -> dict[str, str]:
     """The headers a signed upload binds: Content-Type and Content-MD5."""
     return {"Content-Type": UPLOAD_CONTENT_TYPE, "Content-MD5": md5_base64(md5_hex)}
+
+
+def check_readable(key: str, path: Path) -> None:
+    """StorageRefused unless ``path`` is a file this process can open (before an upload of ``key``)."""
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as error:
+        raise errors.StorageRefused(f"upload {key}: cannot read {path}: {error.strerror or error}") from error
+
+
+async def download_via_read(storage: Storage, key: str, path: Path) -> None:
+    """:meth:`Storage.download_file` on top of :meth:`Storage.read`: chunks go to a temporary file
+    beside ``path``, renamed to ``path`` once the object is complete, removed on failure."""
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+    try:
+        handle = await asyncio.to_thread(_open_for_write, temp)
+    except OSError as error:
+        raise errors.StorageRefused(f"download {key}: cannot write {path}: {error.strerror or error}") from error
+    try:
+        try:
+            async for chunk in storage.read(key):
+                await asyncio.to_thread(handle.write, chunk)
+        finally:
+            await asyncio.to_thread(handle.close)
+        await asyncio.to_thread(os.replace, temp, path)
+    except OSError as error:
+        raise errors.StorageRefused(f"download {key}: cannot write {path}: {error.strerror or error}") from error
+    finally:
+        await asyncio.to_thread(temp.unlink, missing_ok=True)
+
+
+def _open_for_write(path: Path) -> BinaryIO:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.open("wb")

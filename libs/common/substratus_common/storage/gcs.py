@@ -13,6 +13,7 @@ import asyncio
 import datetime as dt
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -27,6 +28,8 @@ from substratus_common.storage import base, errors
 GOOGLE_HOST = "storage.googleapis.com"
 ALGORITHM = "GOOG4-RSA-SHA256"
 SCOPES = ["https://www.googleapis.com/auth/devstorage.read_write"]
+UPLOAD_TIMEOUT_S = 3600
+"""One file's upload may take this long (gcloud-aio-storage's default is 30 s for the whole body)."""
 METADATA_EMAIL_URL = "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/email"
 
 Signer = Callable[[bytes], Awaitable[bytes]]
@@ -157,6 +160,44 @@ class GCSStorage:
             await gcs.upload(self.bucket, key, data, content_type=base.UPLOAD_CONTENT_TYPE)
         except Exception as error:
             raise _translate("put", key, error) from error
+
+    async def list_objects(self, prefix: str) -> AsyncIterator[base.ObjectInfo]:
+        gcs = await self._gcs()
+        params = {"prefix": prefix}
+        while True:
+            try:
+                page = await gcs.list_objects(self.bucket, params=params)
+            except Exception as error:
+                raise _translate("list", prefix, error) from error
+            for item in page.get("items") or []:
+                md5 = item.get("md5Hash")
+                yield base.ObjectInfo(
+                    key=str(item["name"]),
+                    size=int(item.get("size") or 0),
+                    md5_hex=base.md5_hex_from_base64(md5) if isinstance(md5, str) else None,
+                )
+            token = page.get("nextPageToken")
+            if not token:
+                return
+            params = {"prefix": prefix, "pageToken": str(token)}
+
+    async def upload_file(self, key: str, path: Path) -> None:
+        await asyncio.to_thread(base.check_readable, key, path)
+        gcs = await self._gcs()
+        try:
+            handle = await asyncio.to_thread(path.open, "rb")
+            try:
+                # A file object is streamed; past 5 MB gcloud-aio-storage uses a resumable upload.
+                await gcs.upload(
+                    self.bucket, key, handle, content_type=base.UPLOAD_CONTENT_TYPE, timeout=UPLOAD_TIMEOUT_S
+                )
+            finally:
+                await asyncio.to_thread(handle.close)
+        except Exception as error:
+            raise _translate("upload", key, error) from error
+
+    async def download_file(self, key: str, path: Path) -> None:
+        await base.download_via_read(self, key, path)
 
     async def sign_put(self, key: str, md5_hex: str, expires_s: int) -> base.SignedPut:
         email, sign = await self._signer()

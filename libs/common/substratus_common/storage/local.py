@@ -14,7 +14,9 @@ import datetime as dt
 import hashlib
 import hmac
 import os
+import re
 import secrets
+import shutil
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
@@ -22,6 +24,8 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 from substratus_common.storage import base, errors
 
 KEY_FILE = ".signing-key"
+_TEMP = re.compile(r"^\..+\.[0-9a-f]{8}\.(tmp|part)$")
+"""Files this backend writes before renaming them into place; not objects."""
 
 
 class LocalStorage:
@@ -66,6 +70,40 @@ class LocalStorage:
             await asyncio.to_thread(_write_atomically, path, data)
         except OSError as error:
             raise errors.StorageUnavailable(f"put {key}: {error}") from error
+
+    async def list_objects(self, prefix: str) -> AsyncIterator[base.ObjectInfo]:
+        try:
+            found = await asyncio.to_thread(self._list, prefix)
+        except OSError as error:
+            raise errors.StorageUnavailable(f"list {prefix}: {error}") from error
+        for info in found:
+            yield info
+
+    def _list(self, prefix: str) -> list[base.ObjectInfo]:
+        # Walk only below the deepest directory the prefix names.
+        start = self.root / prefix.rpartition("/")[0]
+        if not start.resolve().is_relative_to(self.root) or not start.is_dir():
+            return []
+        found = []
+        for dirpath, _, filenames in os.walk(start):
+            for filename in filenames:
+                path = Path(dirpath) / filename
+                key = path.relative_to(self.root).as_posix()
+                if key == KEY_FILE or _TEMP.match(filename) or not key.startswith(prefix):
+                    continue
+                found.append(base.ObjectInfo(key=key, size=path.stat().st_size, md5_hex=None))
+        return sorted(found, key=lambda info: info.key)
+
+    async def upload_file(self, key: str, path: Path) -> None:
+        target = self._path(key)
+        await asyncio.to_thread(base.check_readable, key, path)
+        try:
+            await asyncio.to_thread(_copy_atomically, path, target)
+        except OSError as error:
+            raise errors.StorageUnavailable(f"upload {key}: {error}") from error
+
+    async def download_file(self, key: str, path: Path) -> None:
+        await base.download_via_read(self, key, path)
 
     async def sign_put(self, key: str, md5_hex: str, expires_s: int) -> base.SignedPut:
         base.check_expiry(expires_s)
@@ -131,3 +169,13 @@ def _write_atomically(path: Path, data: bytes, *, exclusive: bool = False) -> No
             temp.unlink()
     else:
         os.replace(temp, path)
+
+
+def _copy_atomically(source: Path, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        shutil.copyfile(source, temp)
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)

@@ -11,17 +11,21 @@ import asyncio
 import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import aioboto3
 import aiohttp
+from boto3.s3.transfer import TransferConfig
 from botocore import exceptions as boto_errors
 from botocore.config import Config
 
 from substratus_common.storage import base, errors
 
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+MULTIPART_BYTES = 16 * 1024 * 1024
+"""Files from this size up are uploaded in parts of this size (S3 allows 10,000 parts: 160 GiB)."""
 
 
 class S3Storage:
@@ -96,6 +100,37 @@ class S3Storage:
             await s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=base.UPLOAD_CONTENT_TYPE)
         except Exception as error:
             raise _translate("put", key, error) from error
+
+    async def list_objects(self, prefix: str) -> AsyncIterator[base.ObjectInfo]:
+        s3 = await self._s3()
+        try:
+            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+            async for page in pages:
+                for item in page.get("Contents", []):
+                    yield base.ObjectInfo(
+                        key=str(item["Key"]), size=int(item.get("Size") or 0), md5_hex=_etag_md5(item.get("ETag"))
+                    )
+        except Exception as error:
+            raise _translate("list", prefix, error) from error
+
+    async def upload_file(self, key: str, path: Path) -> None:
+        await asyncio.to_thread(base.check_readable, key, path)
+        s3 = await self._s3()
+        transfer = TransferConfig(
+            multipart_threshold=MULTIPART_BYTES,
+            multipart_chunksize=MULTIPART_BYTES,
+            max_concurrency=4,
+            max_io_queue=4,  # parts read ahead of the uploads: bounds memory to ~8 parts
+        )
+        try:
+            await s3.upload_file(
+                str(path), self.bucket, key, ExtraArgs={"ContentType": base.UPLOAD_CONTENT_TYPE}, Config=transfer
+            )
+        except Exception as error:
+            raise _translate("upload", key, error) from error
+
+    async def download_file(self, key: str, path: Path) -> None:
+        await base.download_via_read(self, key, path)
 
     async def sign_put(self, key: str, md5_hex: str, expires_s: int) -> base.SignedPut:
         base.check_expiry(expires_s)
