@@ -42,7 +42,10 @@ WAITING = "waiting for SIGTERM or SIGINT to upload"
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="substratus-storage", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="substratus-storage",
+        description="The portable storage helper of workload Pods: download inputs, upload artifacts on exit.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     download = commands.add_parser("download", help="download bucket prefixes into directories, then exit")
     download.add_argument("pairs", nargs="+", metavar="URL DIR", help="a bucket URL and the directory it goes to")

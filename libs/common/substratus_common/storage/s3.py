@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import io
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import aioboto3
 import aiohttp
-from boto3.s3.transfer import TransferConfig
 from botocore import exceptions as boto_errors
 from botocore.config import Config
 
@@ -25,7 +25,11 @@ from substratus_common.storage import base, errors
 
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 MULTIPART_BYTES = 16 * 1024 * 1024
-"""Files from this size up are uploaded in parts of this size (S3 allows 10,000 parts: 160 GiB)."""
+"""Files from this size up are uploaded in parts of at least this size."""
+MAX_PARTS = 10_000
+"""S3's limit on parts per upload: past 160 GiB the parts grow."""
+PART_CONCURRENCY = 4
+"""Parts of one file sent at once (each held in memory while it is sent)."""
 
 
 class S3Storage:
@@ -116,18 +120,52 @@ class S3Storage:
     async def upload_file(self, key: str, path: Path) -> None:
         await asyncio.to_thread(base.check_readable, key, path)
         s3 = await self._s3()
-        transfer = TransferConfig(
-            multipart_threshold=MULTIPART_BYTES,
-            multipart_chunksize=MULTIPART_BYTES,
-            max_concurrency=4,
-            max_io_queue=4,  # parts read ahead of the uploads: bounds memory to ~8 parts
-        )
         try:
-            await s3.upload_file(
-                str(path), self.bucket, key, ExtraArgs={"ContentType": base.UPLOAD_CONTENT_TYPE}, Config=transfer
-            )
+            size = (await asyncio.to_thread(path.stat)).st_size
+            if size < MULTIPART_BYTES:
+                body = io.BytesIO(await asyncio.to_thread(path.read_bytes))
+                await s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=base.UPLOAD_CONTENT_TYPE)
+            else:
+                await self._upload_parts(s3, key, path, size)
         except Exception as error:
             raise _translate("upload", key, error) from error
+
+    async def _upload_parts(self, s3: Any, key: str, path: Path, size: int) -> None:
+        """A multipart upload of ``size`` bytes, ``PART_CONCURRENCY`` parts in flight (and in memory)
+        at once; aborted when a part fails, so no orphaned parts are billed."""
+        part_bytes = max(MULTIPART_BYTES, -(-size // MAX_PARTS))
+        offsets = iter(enumerate(range(0, size, part_bytes), start=1))
+        created = await s3.create_multipart_upload(Bucket=self.bucket, Key=key, ContentType=base.UPLOAD_CONTENT_TYPE)
+        upload_id = created["UploadId"]
+        etags: dict[int, str] = {}
+        failed: list[BaseException] = []
+
+        async def send_parts() -> None:
+            for number, offset in offsets:  # shared by the senders: each part is sent once
+                if failed:
+                    return
+                try:
+                    data = await asyncio.to_thread(_read_part, path, offset, part_bytes)
+                    answer = await s3.upload_part(
+                        Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=io.BytesIO(data)
+                    )
+                    etags[number] = answer["ETag"]
+                except Exception as error:
+                    failed.append(error)
+                    return
+
+        try:
+            await asyncio.gather(*(send_parts() for _ in range(PART_CONCURRENCY)))
+            if failed:
+                raise failed[0]
+            parts = [{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags)]
+            await s3.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            raise
 
     async def download_file(self, key: str, path: Path) -> None:
         await base.download_via_read(self, key, path)
@@ -160,6 +198,12 @@ class S3Storage:
         async with self._lock:
             self._clients.clear()
             await self._stack.aclose()
+
+
+def _read_part(path: Path, offset: int, length: int) -> bytes:
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        return handle.read(length)
 
 
 def _expiration(query: dict[str, list[str]]) -> dt.datetime:
