@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # `make images`: build the shared base (deploy/images/base.Containerfile) and one image per service
-# (services/<name>/Containerfile) with buildah, tagged <IMAGE_REPOSITORY>/substratus-<name>:<IMAGE_TAG>.
+# (services/<name>/Containerfile) with buildah, tagged <IMAGE_REPOSITORY>/substratus-<name>:<IMAGE_TAG>,
+# and the storage helper of workload Pods (deploy/images/storage.Containerfile) as
+# <IMAGE_REPOSITORY>/substratus-storage:<IMAGE_TAG>.
 #
 #   IMAGE_REPOSITORY  default ghcr.io/substratusai (the chart's image.repository)
 #   IMAGE_TAG         default the services' version from services/watcher/pyproject.toml
 #   PYTHON_IMAGE      the Python base, default docker.io/library/python:3.11-slim-bookworm; name a
 #                     mirror where Docker Hub is not reachable
 #   SERVICES          which services, default all seven
-#   PUSH=1            push the service images after building them
+#   STORAGE=0         skip the storage helper image (built by default)
+#   PUSH=1            push the service and storage images after building them
 #   PULL_TIMEOUT      seconds to wait for the base image before giving up, default 120
 #
 # It never hangs on an unreachable registry: the base image is pulled first, within PULL_TIMEOUT,
@@ -49,4 +52,18 @@ for service in $services; do
     buildah push "$image"
   fi
 done
-echo "make images: built $(echo "$services" | wc -w) images as $repository/substratus-<service>:$tag" >&2
+built="$(echo "$services" | wc -w) service images as $repository/substratus-<service>:$tag"
+
+if [ "${STORAGE:-1}" != "0" ]; then
+  image="$repository/substratus-storage:$tag"
+  echo "make images: building $image" >&2
+  buildah build "${common[@]}" \
+    --build-arg BASE_IMAGE=localhost/substratus-base:latest \
+    --build-arg BUILD_IMAGE=localhost/substratus-build:latest \
+    -t "$image" -f deploy/images/storage.Containerfile .
+  if [ "${PUSH:-0}" = "1" ]; then
+    buildah push "$image"
+  fi
+  built="$built, and $image"
+fi
+echo "make images: built $built" >&2
