@@ -109,7 +109,13 @@ class ChartServices:
         replica = sum(1 for p in self.processes if p.service == service)
         kubeconfig = self.workdir / f"{account}-{replica}.kubeconfig"
         service_account_kubeconfig(self.stack, self.namespace, account, kubeconfig)
-        variables = {"NATS_URL": self.nats.url(service), "KUBECONFIG": str(kubeconfig), **(env or {})}
+        variables = {
+            "NATS_URL": self.nats.url(service),
+            "KUBECONFIG": str(kubeconfig),
+            # As the chart sets it: only the watcher may create the streams; start it first.
+            "SUBSTRATUS_PROVISION_STREAMS": "true" if service == "watcher" else "false",
+            **(env or {}),
+        }
         proc = ServiceProcess(self.stack, service, self.workdir / f"{service}-{replica}", variables)
         proc.log_dir.mkdir(parents=True)
         self.processes.append(proc)

@@ -26,6 +26,7 @@ from nats.aio.client import Client
 
 from substratus_common import config
 from substratus_common.bus import connection
+from substratus_common.bus.errors import BusError
 from substratus_local import binaries, pki
 from substratus_local.stack import HOST, REPO_ROOT, SERVICES, free_port, wait_for
 from substratus_local.testing import ServiceProcess, eventually
@@ -143,8 +144,11 @@ async def _wait_for_error(errors: list[Exception], pattern: str) -> str:
 
 async def test_the_trainer_cannot_publish_another_services_status(tmp_path: Path) -> None:
     with bundled_nats(tmp_path / "nats") as server:
-        # Its own subjects work: it provisions the streams and stores its own report.
-        bus = await connection.connect(config.Settings(service="trainer", nats_url=server.url("trainer")))
+        # Only the watcher may create the streams; the trainer waits for them, then its own subjects work.
+        watcher = await connection.connect(config.Settings(service="watcher", nats_url=server.url("watcher")))
+        await watcher.close()
+        trainer = config.Settings(service="trainer", nats_url=server.url("trainer"), provision_streams=False)
+        bus = await connection.connect(trainer)
         try:
             await bus.publish_raw("substratus.status.models.x.y.trainer", b"{}", msg_id="own-report")
         finally:
@@ -177,7 +181,10 @@ async def test_the_trainer_cannot_publish_another_services_status(tmp_path: Path
 
 async def test_a_service_cannot_read_the_bus_or_take_another_services_messages(tmp_path: Path) -> None:
     with bundled_nats(tmp_path / "nats") as server:
-        builder = await connection.connect(config.Settings(service="builder", nats_url=server.url("builder")))
+        watcher = await connection.connect(config.Settings(service="watcher", nats_url=server.url("watcher")))
+        await watcher.close()
+        builder_settings = config.Settings(service="builder", nats_url=server.url("builder"), provision_streams=False)
+        builder = await connection.connect(builder_settings)
         try:
             sub = await builder.pull(
                 "SUBSTRATUS_CHANGES", "builder", ["substratus.change.>"], max_ack_pending=1, ack_wait_s=5
@@ -201,6 +208,10 @@ async def test_a_service_cannot_read_the_bus_or_take_another_services_messages(t
             with pytest.raises((nats.errors.TimeoutError, nats.errors.NoRespondersError)):
                 await nc.request("$JS.API.CONSUMER.MSG.NEXT.SUBSTRATUS_CHANGES.builder", b"1", timeout=1)
             await _wait_for_error(errors, r"CONSUMER\.MSG\.NEXT\.SUBSTRATUS_CHANGES\.builder")
+            # Creating or reconfiguring a stream: the watcher's alone.
+            with pytest.raises((nats.errors.TimeoutError, nats.errors.NoRespondersError)):
+                await nc.request("$JS.API.STREAM.UPDATE.SUBSTRATUS_CHANGES", b"{}", timeout=1)
+            await _wait_for_error(errors, r"STREAM\.UPDATE\.SUBSTRATUS_CHANGES")
             # Deleting a stream: not in anyone's permissions.
             with pytest.raises((nats.errors.TimeoutError, nats.errors.NoRespondersError)):
                 await nc.request("$JS.API.STREAM.DELETE.SUBSTRATUS_CHANGES", b"", timeout=1)
@@ -221,7 +232,12 @@ def test_the_uploader_runs_under_its_user_over_tls(tmp_path: Path, run_service: 
     with bundled_nats(tmp_path / "nats", tls_dir) as server:
         assert "tls {" in (tmp_path / "nats" / "nats.conf").read_text()
         # As the chart runs it: the URL carries the user, SSL_CERT_FILE trusts the NATS CA.
-        uploader = run_service("uploader", env={"NATS_URL": server.url("uploader"), "SSL_CERT_FILE": str(bundle)})
+        trust = {"SSL_CERT_FILE": str(bundle)}
+        run_service("watcher", env={"NATS_URL": server.url("watcher"), **trust})  # creates the streams
+        uploader = run_service(
+            "uploader",
+            env={"NATS_URL": server.url("uploader"), "SUBSTRATUS_PROVISION_STREAMS": "false", **trust},
+        )
         assert uploader.ready()
         violations = [line for line in server.server_log().splitlines() if "Violation" in line]
         assert not violations, violations
@@ -237,3 +253,24 @@ async def _tls_refused(url: str) -> str:
         return repr(error)
     await nc.close()
     return "connected"
+
+
+async def test_only_the_watcher_creates_the_streams_and_the_others_wait_for_them(tmp_path: Path) -> None:
+    with bundled_nats(tmp_path / "nats") as server:
+        trainer = config.Settings(
+            service="trainer", nats_url=server.url("trainer"), provision_streams=False, stream_wait_s=60
+        )
+        waiting = asyncio.create_task(connection.connect(trainer))
+        await asyncio.sleep(0)  # the trainer connects first and finds no streams
+        assert not waiting.done()
+        watcher = await connection.connect(config.Settings(service="watcher", nats_url=server.url("watcher")))
+        await watcher.close()
+        bus = await asyncio.wait_for(waiting, 30)
+        await bus.close()
+        assert not [v for v in server.server_log().splitlines() if "Violation" in v]
+
+        impatient = config.Settings(service="trainer", nats_url=server.url("trainer"), provision_streams=False)
+        with bundled_nats(tmp_path / "empty") as empty:
+            alone = impatient.model_copy(update={"nats_url": empty.url("trainer"), "stream_wait_s": 1.0})
+            with pytest.raises(BusError, match="the watcher creates the streams"):
+                await connection.connect(alone)

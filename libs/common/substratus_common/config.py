@@ -28,6 +28,14 @@ class Settings(BaseSettings):
     nats_url: str = Field("nats://127.0.0.1:4222", validation_alias="NATS_URL")
     """NATS server URL (also read from plain ``NATS_URL``)."""
 
+    provision_streams: bool = True
+    """Create or update the three streams at start. In a cluster only the watcher does (the chart
+    sets this false elsewhere, so no other NATS user needs stream-admin rights); the others wait
+    for the streams, at most ``stream_wait_s``."""
+
+    stream_wait_s: float = Field(300.0, gt=0)
+    """How long a service that does not provision waits for the streams before it gives up."""
+
     stream_replicas: int = 1
     """Replicas of each JetStream stream: 1 locally, 3 in production."""
 

@@ -163,11 +163,37 @@ async def connect(
     if not provision:
         return bus
     try:
-        await ensure_streams(bus.js, settings)
+        if settings.provision_streams:
+            await ensure_streams(bus.js, settings)
+        else:
+            await wait_for_streams(bus.js, settings.stream_wait_s)
     except BaseException:
         await nc.close()
         raise
     return bus
+
+
+async def wait_for_streams(js: JetStreamContext, timeout_s: float) -> None:
+    """Wait (bounded, growing delay) until the provisioning service has created the three streams."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    delay = 0.2
+    for name in streams.NAMES:
+        while True:
+            try:
+                await js.stream_info(name)
+                break
+            except nats.js.errors.NotFoundError:
+                if loop.time() + delay > deadline:
+                    raise BusError(
+                        f"stream {name} does not exist after {timeout_s:.0f}s; the watcher creates the streams"
+                        " (or set SUBSTRATUS_PROVISION_STREAMS=true)"
+                    ) from None
+                log.info("waiting for a stream to be created", extra={"stream": name, "delay_s": delay})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            except (nats.errors.Error, TimeoutError) as error:
+                raise BusError(f"stream {name}: {error}") from error
 
 
 @asynccontextmanager

@@ -10,6 +10,7 @@ from substratus_common.events import subjects
 CHANGES = "SUBSTRATUS_CHANGES"
 STATUS = "SUBSTRATUS_STATUS"
 DEAD = "SUBSTRATUS_DEAD"
+NAMES = (CHANGES, STATUS, DEAD)
 
 
 @dataclass(frozen=True)
