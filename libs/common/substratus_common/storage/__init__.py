@@ -7,6 +7,10 @@
 - :mod:`.s3` (aioboto3, any S3 endpoint), :mod:`.gcs` (gcloud-aio-storage, V4 signing),
   :mod:`.local` (a directory, for tests).
 - :mod:`.errors`: every transport error translated once into retryable or permanent.
+- :mod:`.transfer`: a directory to and from a key prefix (``upload_dir``, ``download_prefix``),
+  bounded concurrency and retries, and ``storage_for(url)`` for ``s3://bucket/prefix`` URLs.
+- :mod:`.helper`: the ``substratus-storage`` console script of portable workload Pods
+  (``download`` in an init container, ``upload-on-exit`` in a native sidecar; docs/adr/053).
 
 Signed URLs are secrets for their lifetime: nothing in this package logs them or puts them in an
 exception message.

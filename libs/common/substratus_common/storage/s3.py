@@ -29,7 +29,10 @@ MULTIPART_BYTES = 16 * 1024 * 1024
 MAX_PARTS = 10_000
 """S3's limit on parts per upload: past 160 GiB the parts grow."""
 PART_CONCURRENCY = 4
-"""Parts of one file sent at once (each held in memory while it is sent)."""
+"""Parts of one file sent at once."""
+PARTS_IN_FLIGHT = 8
+"""Parts (and small files) sent at once across all uploads of this storage: each is in memory
+while it is sent, so uploads hold at most this many parts (128 MiB for parts of 16 MiB)."""
 
 
 class S3Storage:
@@ -54,6 +57,7 @@ class S3Storage:
         self._stack = contextlib.AsyncExitStack()
         self._clients: dict[str | None, Any] = {}
         self._lock = asyncio.Lock()
+        self._parts = asyncio.Semaphore(PARTS_IN_FLIGHT)
 
     async def _s3(self, *, public: bool = False) -> Any:
         """The client for ``endpoint_url``, or (``public``) the one whose URLs clients can reach."""
@@ -123,8 +127,9 @@ class S3Storage:
         try:
             size = (await asyncio.to_thread(path.stat)).st_size
             if size < MULTIPART_BYTES:
-                body = io.BytesIO(await asyncio.to_thread(path.read_bytes))
-                await s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=base.UPLOAD_CONTENT_TYPE)
+                async with self._parts:
+                    body = io.BytesIO(await asyncio.to_thread(path.read_bytes))
+                    await s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=base.UPLOAD_CONTENT_TYPE)
             else:
                 await self._upload_parts(s3, key, path, size)
         except Exception as error:
@@ -145,10 +150,11 @@ class S3Storage:
                 if failed:
                     return
                 try:
-                    data = await asyncio.to_thread(_read_part, path, offset, part_bytes)
-                    answer = await s3.upload_part(
-                        Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=io.BytesIO(data)
-                    )
+                    async with self._parts:
+                        data = await asyncio.to_thread(_read_part, path, offset, part_bytes)
+                        answer = await s3.upload_part(
+                            Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=io.BytesIO(data)
+                        )
                     etags[number] = answer["ETag"]
                 except Exception as error:
                     failed.append(error)
