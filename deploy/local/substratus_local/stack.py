@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -37,22 +38,47 @@ class StackError(RuntimeError):
     """A component did not start; the message names it and where its log is."""
 
 
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LOWEST_PORT = 10000
+
+
+def _ephemeral_low() -> int:
+    """The first port the kernel hands to outgoing connections (32768 on Linux by default)."""
+    try:
+        return int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
 def free_port(avoid: set[int] | None = None) -> int:
-    """A currently free TCP port on 127.0.0.1 (and, for SeaweedFS, its +10000 gRPC twin)."""
+    """A currently free TCP port on 127.0.0.1 (and, for SeaweedFS, its +10000 gRPC twin).
+
+    Chosen below the kernel's ephemeral range, twin included: a port from that range can be taken
+    by any outgoing connection between this check and the server's bind (seen with `weed mini`).
+    """
     avoid = avoid or set()
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind((HOST, 0))
-            port = int(s.getsockname()[1])
-        if port in avoid or port + 10000 > 65535:
+    top = _ephemeral_low() - 10000
+    for _ in range(500):
+        if top > LOWEST_PORT:
+            port = random.randrange(LOWEST_PORT, top)
+        else:  # an unusual ephemeral range: let the kernel pick
+            with socket.socket() as s:
+                s.bind((HOST, 0))
+                port = int(s.getsockname()[1])
+        if port in avoid or port + 10000 in avoid or port + 10000 > 65535:
             continue
-        with socket.socket() as s2:
-            try:
-                s2.bind((HOST, port + 10000))
-            except OSError:
-                continue
-        avoid.add(port)
-        return port
+        if _bindable(port) and _bindable(port + 10000):
+            avoid.update((port, port + 10000))
+            return port
     raise StackError("no free port pair found on 127.0.0.1")
 
 
