@@ -148,3 +148,13 @@ def chart_services_fixture(stack: Stack, namespace: str, tmp_path: Path) -> Iter
         services.stop()
         nats.stop()
         stack.kubectl("delete", "clusterrole,clusterrolebinding", "-l", f"app.kubernetes.io/instance={namespace}")
+
+
+def forbidden_in(logs: str, namespace: str) -> list[str]:
+    """Log lines where the API server refused a service something in ``namespace``.
+
+    Other namespaces are left out: the services share durable consumers across the test session,
+    so they may still handle events of earlier tests' namespaces, which are being deleted
+    ("forbidden: ... because it is being terminated").
+    """
+    return [line for line in logs.splitlines() if "Forbidden" in line and namespace in line]

@@ -12,7 +12,7 @@ import pytest
 from substratus_local.stack import SERVICES, Stack
 from substratus_local.testing import eventually
 
-from .helm_platform import ChartServices, chart_services_fixture  # noqa: F401  (the fixture)
+from .helm_platform import ChartServices, chart_services_fixture, forbidden_in  # noqa: F401  (the fixture)
 
 MANIFESTS = [
     {
@@ -75,5 +75,6 @@ def test_every_service_does_its_work_under_its_own_account_and_nats_user(
     for proc in chart_services.processes:
         assert proc.ready(), proc.service
         logs = proc.logs()
-        assert "Forbidden" not in logs, f"{proc.service}: {logs[-2000:]}"
+        refused = forbidden_in(logs, namespace)
+        assert not refused, f"{proc.service}: {refused[:3]}"
     assert not chart_services.nats.violations()

@@ -37,20 +37,18 @@ class Platform:
         return obj
 
     def upload_status(self, name: str) -> dict[str, Any]:
-        return dict((self.get(name).get("status") or {}).get("buildUpload") or {})
+        return _upload_of(self.get(name))
 
     def uploaded(self, name: str) -> dict[str, Any]:
-        for condition in (self.get(name).get("status") or {}).get("conditions") or []:
-            if condition.get("type") == "Uploaded":
-                found: dict[str, Any] = condition
-                return found
-        return {}
+        return _uploaded_of(self.get(name))
 
     def wait_upload(
         self, name: str, check: Callable[[dict[str, Any], dict[str, Any]], bool], what: str, timeout: float = 60
     ) -> dict[str, Any]:
         def poll() -> dict[str, Any]:
-            upload, condition = self.upload_status(name), self.uploaded(name)
+            # One read per poll: the upload fields and the condition must come from the same object.
+            obj = self.get(name)
+            upload, condition = _upload_of(obj), _uploaded_of(obj)
             assert check(upload, condition), f"buildUpload={_redact(upload)} Uploaded={condition}"
             return upload
 
@@ -58,6 +56,18 @@ class Platform:
 
     def logs(self) -> str:
         return "".join(s.logs() for s in self.services)
+
+
+def _upload_of(obj: dict[str, Any]) -> dict[str, Any]:
+    return dict((obj.get("status") or {}).get("buildUpload") or {})
+
+
+def _uploaded_of(obj: dict[str, Any]) -> dict[str, Any]:
+    for condition in (obj.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Uploaded":
+            found: dict[str, Any] = condition
+            return found
+    return {}
 
 
 def _redact(upload: Mapping[str, Any]) -> dict[str, Any]:
