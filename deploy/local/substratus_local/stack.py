@@ -59,13 +59,18 @@ def _bindable(port: int) -> bool:
     return True
 
 
+_HANDED_OUT: set[int] = set()
+"""Ports (and twins) this process has handed out: a port reserved for a component that binds it
+later (a service's health port, a second stack in the same test run) is never handed out twice."""
+
+
 def free_port(avoid: set[int] | None = None) -> int:
     """A currently free TCP port on 127.0.0.1 (and, for SeaweedFS, its +10000 gRPC twin).
 
     Chosen below the kernel's ephemeral range, twin included: a port from that range can be taken
     by any outgoing connection between this check and the server's bind (seen with `weed mini`).
     """
-    avoid = avoid or set()
+    avoid = _HANDED_OUT if avoid is None else avoid
     top = _ephemeral_low() - 10000
     for _ in range(500):
         if top > LOWEST_PORT:
@@ -74,10 +79,12 @@ def free_port(avoid: set[int] | None = None) -> int:
             with socket.socket() as s:
                 s.bind((HOST, 0))
                 port = int(s.getsockname()[1])
-        if port in avoid or port + 10000 in avoid or port + 10000 > 65535:
+        taken = avoid | _HANDED_OUT
+        if port in taken or port + 10000 in taken or port + 10000 > 65535:
             continue
         if _bindable(port) and _bindable(port + 10000):
             avoid.update((port, port + 10000))
+            _HANDED_OUT.update((port, port + 10000))
             return port
     raise StackError("no free port pair found on 127.0.0.1")
 
