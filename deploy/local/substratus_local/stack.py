@@ -59,6 +59,13 @@ def _bindable(port: int) -> bool:
     return True
 
 
+_MOVABLE_PORTS = {
+    "nats": ("nats", "nats-http"),
+    "s3": ("s3", "s3-master", "s3-volume", "s3-filer", "s3-admin"),
+    "registry": ("registry",),
+}
+"""Components that can start again on other ports: nothing started before them refers to theirs."""
+
 _HANDED_OUT: set[int] = set()
 """Ports (and twins) this process has handed out: a port reserved for a component that binds it
 later (a service's health port, a second stack in the same test run) is never handed out twice."""
@@ -320,9 +327,36 @@ class Stack:
             if name.startswith("svc-"):
                 self._start_service(name.removeprefix("svc-"))
             else:
-                starters[name](bins)
+                self._start_retrying_taken_ports(name, starters[name], bins)
             log(f"started {name} in {time.monotonic() - started:.1f}s")
         self._write_env()
+
+    def _start_retrying_taken_ports(
+        self, name: str, starter: Callable[[dict[str, Path]], None], bins: dict[str, Path]
+    ) -> None:
+        """Start a component; once more on new ports if another process took one of its ports first.
+
+        A port is free when chosen, but nothing holds it until the component binds it. Only the
+        components whose ports nothing started before them refers to are moved (NATS, S3, registry).
+        """
+        log_path = self._log(name)
+        logged_before = log_path.stat().st_size if log_path.exists() else 0
+        try:
+            starter(bins)
+        except StackError:
+            keys = _MOVABLE_PORTS.get(name)
+            taken = False
+            with contextlib.suppress(OSError), log_path.open("rb") as f:
+                f.seek(logged_before)
+                taken = b"address already in use" in f.read()
+            if not keys or not taken:
+                raise
+            self._stop(name)
+            for key in keys:
+                self.state.ports.pop(key, None)
+            self._allocate()
+            self._save_state()
+            starter(bins)
 
     def down(self) -> list[str]:
         """Stop everything ``up`` started, in reverse order; return what was stopped."""
