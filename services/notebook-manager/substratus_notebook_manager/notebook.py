@@ -130,23 +130,24 @@ class NotebookManager:
 
     async def _waiting_for(self, notebook: Notebook, namespace: str) -> tuple[str, str] | None:
         """(reason, message) naming every dependency that is missing or not ready, or None."""
-        found: list[tuple[str, str]] = []
-        checks = (
-            (notebook.spec.model, kinds.MODEL, "Model", Reason.MODEL_NOT_FOUND, Reason.MODEL_NOT_READY),
-            (notebook.spec.dataset, kinds.DATASET, "Dataset", Reason.DATASET_NOT_FOUND, Reason.DATASET_NOT_READY),
-        )
-        for ref, rt, kind, not_found, not_ready in checks:
-            if ref is None:
-                continue
-            dependency = await self.kube.get(rt, namespace, ref.name)
-            if dependency is None:
-                found.append((not_found, f"{kind} {ref.name} not found in namespace {namespace}"))
-            elif (dependency.get("status") or {}).get("ready") is not True:
-                found.append((not_ready, f"{kind} {ref.name} is not ready"))
-        if not found:
-            return None
-        message = "; ".join(m for _, m in found) + "; the notebook starts by itself once they are ready"
-        return found[0][0], message
+        deps = []
+        if notebook.spec.model is not None:
+            deps.append(
+                manager.Dependency(
+                    "Model", notebook.spec.model.name, kinds.MODEL, Reason.MODEL_NOT_FOUND, Reason.MODEL_NOT_READY
+                )
+            )
+        if notebook.spec.dataset is not None:
+            deps.append(
+                manager.Dependency(
+                    "Dataset",
+                    notebook.spec.dataset.name,
+                    kinds.DATASET,
+                    Reason.DATASET_NOT_FOUND,
+                    Reason.DATASET_NOT_READY,
+                )
+            )
+        return await manager.waiting_for(self.kube, namespace, deps, "the notebook starts by itself")
 
     async def _ensure_token(self, obj: Object) -> None:
         """The token Secret, created once with a new random token; never rewritten (clients hold it)."""

@@ -111,25 +111,28 @@ class Trainer:
         """(reason, message) naming every dependency that is missing or not ready, or None."""
         if not isinstance(resource, Model):
             return None
-        found: list[tuple[str, str]] = []
+        deps = []
         if resource.spec.model is not None:
-            ref = resource.spec.model.name
-            base = await self.kube.get(kinds.MODEL, namespace, ref)
-            if base is None:
-                found.append((Reason.BASE_MODEL_NOT_FOUND, f"base Model {ref} not found in namespace {namespace}"))
-            elif not _ready(base):
-                found.append((Reason.BASE_MODEL_NOT_READY, f"base Model {ref} is not ready"))
+            deps.append(
+                manager.Dependency(
+                    "base Model",
+                    resource.spec.model.name,
+                    kinds.MODEL,
+                    Reason.BASE_MODEL_NOT_FOUND,
+                    Reason.BASE_MODEL_NOT_READY,
+                )
+            )
         if resource.spec.dataset is not None:
-            ref = resource.spec.dataset.name
-            data = await self.kube.get(kinds.DATASET, namespace, ref)
-            if data is None:
-                found.append((Reason.DATASET_NOT_FOUND, f"Dataset {ref} not found in namespace {namespace}"))
-            elif not _ready(data):
-                found.append((Reason.DATASET_NOT_READY, f"Dataset {ref} is not ready"))
-        if not found:
-            return None
-        message = "; ".join(m for _, m in found) + "; the Job starts by itself once they are ready"
-        return found[0][0], message
+            deps.append(
+                manager.Dependency(
+                    "Dataset",
+                    resource.spec.dataset.name,
+                    kinds.DATASET,
+                    Reason.DATASET_NOT_FOUND,
+                    Reason.DATASET_NOT_READY,
+                )
+            )
+        return await manager.waiting_for(self.kube, namespace, deps, "the Job starts by itself")
 
     async def _apply(self, workload: jobs.Workload) -> None:
         await self.kube.apply(workload.service_account, FIELD_MANAGER)
@@ -174,10 +177,6 @@ class Trainer:
 def _running(job_name: str) -> str:
     """The message while a Job runs; the same from creation to completion, so it is reported once."""
     return f"Job {job_name} has not completed; follow it with: kubectl logs -f job/{job_name}"
-
-
-def _ready(obj: Object) -> bool:
-    return (obj.get("status") or {}).get("ready") is True
 
 
 def _fields(obj: Object, **extra: object) -> dict[str, object]:

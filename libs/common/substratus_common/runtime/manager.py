@@ -304,6 +304,38 @@ def ref_key(obj: Object, plural: str, ref: Any) -> Key | None:
     return plural, str(obj["metadata"]["namespace"]), str(ref["name"])
 
 
+@dataclass(frozen=True)
+class Dependency:
+    """One resource a reconcile waits for, and the reasons it reports while waiting."""
+
+    label: str
+    """How messages name it, e.g. ``base Model`` or ``Dataset``."""
+    name: str
+    rt: kube_resources.ResourceType
+    not_found: str
+    not_ready: str
+
+
+async def waiting_for(
+    kube: client.Kube, namespace: str, dependencies: Iterable[Dependency], then: str
+) -> tuple[str, str] | None:
+    """(reason, message) naming every dependency that is missing or not ready, or None.
+
+    The reason is the first one found; ``then`` says what happens once they are ready, e.g.
+    ``the Job starts by itself``.
+    """
+    found: list[tuple[str, str]] = []
+    for dep in dependencies:
+        obj = await kube.get(dep.rt, namespace, dep.name)
+        if obj is None:
+            found.append((dep.not_found, f"{dep.label} {dep.name} not found in namespace {namespace}"))
+        elif not _is_ready(obj):
+            found.append((dep.not_ready, f"{dep.label} {dep.name} is not ready"))
+    if not found:
+        return None
+    return found[0][0], "; ".join(m for _, m in found) + f"; {then} once they are ready"
+
+
 def _key_of(obj: Object) -> Key:
     meta = obj["metadata"]
     return resources.kind_info(str(obj["kind"])).plural, str(meta["namespace"]), str(meta["name"])
