@@ -25,7 +25,7 @@ from typing import Any
 from substratus_common import config
 from substratus_common.api import artifacts, labels, resources
 from substratus_common.api.resources import Notebook
-from substratus_common.workloads import contract, gpus, scheduling, service_accounts, storage_mounts
+from substratus_common.workloads import contract, gpus, pod_template, scheduling, service_accounts, storage_mounts
 
 Object = dict[str, Any]
 
@@ -176,14 +176,7 @@ def build(obj: Object, notebook: Notebook, settings: config.Settings, table: gpu
         "containers": [container],
         "volumes": contract.sorted_by_name([content_volume, contract.params_volume(obj), *storage.volumes]),
     }
-    if storage.init_containers:
-        pod_spec["initContainers"] = storage.init_containers
-    if storage.termination_grace_s is not None:
-        pod_spec["terminationGracePeriodSeconds"] = storage.termination_grace_s
-    if placed.node_selector:
-        pod_spec["nodeSelector"] = placed.node_selector
-    if placed.tolerations:
-        pod_spec["tolerations"] = placed.tolerations
+    pod_template.add_storage_and_placement(pod_spec, storage, placed)
 
     pod_meta = contract.child_metadata(obj, pod_name(name), ROLE)
     pod_meta["annotations"] = {
