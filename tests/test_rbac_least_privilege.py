@@ -32,6 +32,7 @@ ALLOWED: dict[str, list[tuple[str, str]]] = {
         *(("get", _sub(k)) for k in KINDS),
         *(("patch", _sub(k)) for k in KINDS),  # spec.image after a build, under substratus-builder
         *(("patch", _sub(k) + "/status") for k in KINDS),
+        *((verb, "events.events.k8s.io") for verb in ("create", "get", "patch")),  # Events of transitions
     ],
     "builder": [
         *(("get", _sub(k)) for k in KINDS),
@@ -105,6 +106,8 @@ FORBIDDEN: dict[str, list[tuple[str, str]]] = {
         ("get", "secrets"),
         ("patch", "configmaps"),
         ("update", _sub("models") + "/status"),
+        ("delete", "events.events.k8s.io"),
+        ("create", "events"),  # the core group's Events: only events.k8s.io is granted
     ],
     "builder": [
         ("patch", _sub("models")),  # spec.image is written by the status-writer

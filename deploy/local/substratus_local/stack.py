@@ -695,6 +695,13 @@ class Stack:
         self.kubectl(*args)
         names = [f.stem + ".substratus.ai" for f in files]
         self.kubectl("wait", "--for=condition=Established", "--timeout=60s", *[f"crd/{n}" for n in names])
+        # Established is not yet served: discovery (what `kubectl get ai` reads) can lag behind it.
+        served = {f.stem + ".substratus.ai" for f in files}
+        wait_for(
+            "the CRDs served under the category ai",
+            lambda: served <= set(self.kubectl("api-resources", "--categories=ai", "-o", "name").stdout.split()),
+            60,
+        )
         return True
 
     def _start_service(self, service: str) -> None:

@@ -6,6 +6,11 @@ condition types (the conditions list is a map keyed by ``type``) and, for some, 
 ``buildUpload``. ``ready`` and ``observedGeneration`` are derived from all conditions and travel
 in the same apply (one write per report); the status writer applies them under its own manager
 only when they alone are out of date (e.g. after ``spec.image`` moved the generation).
+
+The ``Ready`` condition is the status writer's verdict in condition form (docs/adr/120): its
+status is ``ready``, and its reason and message are those of the condition that blocks readiness
+(a failure first, else the first unmet step of build → run), or of the main condition once ready.
+It travels with ``ready`` in the same apply, and ``kubectl get`` prints it.
 """
 
 from __future__ import annotations
@@ -16,10 +21,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from substratus_common.api import resources
+from substratus_common.api.types import ConditionType, Reason
 
 Object = dict[str, Any]
 
 STATUS_WRITER_MANAGER = "substratus-status-writer"
+
+READY = "Ready"
+"""The condition the status writer derives from all others (never reported by a service)."""
+
+PENDING = "Pending"
+"""Ready's reason while a condition it needs has not been reported yet."""
+
+RECONCILING = "Reconciling"
+"""Ready's reason while a condition it needs was computed for an older generation."""
+
+FAILURE_REASONS = frozenset(
+    {Reason.JOB_FAILED, Reason.INVALID, Reason.FORBIDDEN, Reason.RECONCILE_FAILED, Reason.UPLOAD_EXPIRED}
+)
+"""Reasons that mean the user (or an operator) must act: Ready names them first, Events are Warnings."""
 
 
 def manager(service: str) -> str:
@@ -91,8 +111,8 @@ def status_body(
     return body
 
 
-def with_readiness(current: Object, body: Object) -> Object:
-    """``body`` plus ``ready`` and ``observedGeneration`` as they will be once it is applied.
+def with_readiness(current: Object, body: Object, now: dt.datetime | None = None) -> Object:
+    """``body`` plus ``ready``, ``observedGeneration`` and ``Ready`` as they will be once it is applied.
 
     Folding them into the service's own apply makes a report one API write instead of two; both
     are computed here from every condition (the report's replacing the written ones of its types),
@@ -102,7 +122,8 @@ def with_readiness(current: Object, body: Object) -> Object:
     written = [c for c in current.get("status", {}).get("conditions") or [] if c.get("type") not in reported]
     merged = {**current, "status": {**current.get("status", {}), "conditions": [*written, *reported.values()]}}
     ready, observed = readiness(merged)
-    status = {**body["status"], "ready": ready}
+    conditions = [*body["status"]["conditions"], ready_condition(merged, now)]
+    status = {**body["status"], "conditions": conditions, "ready": ready}
     if observed is not None:
         status["observedGeneration"] = observed
     return {**body, "status": status}
@@ -118,38 +139,94 @@ def unchanged(current: Object, body: Object) -> bool:
     return all(status.get(k) == v for k, v in body["status"].items() if k != "conditions")
 
 
-def readiness(current: Object) -> tuple[bool, int | None]:
-    """``ready`` and ``observedGeneration`` from the conditions of the current generation.
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a resource is ready, and why not: what ``ready`` and the ``Ready`` condition say."""
 
-    Ready needs the kind's main condition (Complete or Serving) True, and with ``spec.build``
-    also Built True (and Uploaded True for an upload), all observed at the current generation.
-    """
-    info = resources.kind_info(current["kind"])
-    generation = int(current.get("metadata", {}).get("generation") or 0)
-    conditions = {c.get("type"): c for c in current.get("status", {}).get("conditions") or []}
-    required = [info.ready_condition]
+    ready: bool
+    observed_generation: int | None
+    reason: str
+    message: str
+
+
+def _required(current: Object) -> list[str]:
+    """The conditions ready needs, in the order the work happens: upload, build, then run."""
+    required = []
     build = current.get("spec", {}).get("build")
     if build:
-        required.append("Built")
         if build.get("upload"):
-            required.append("Uploaded")
+            required.append(ConditionType.UPLOADED.value)
+        required.append(ConditionType.BUILT.value)
+    required.append(resources.kind_info(current["kind"]).ready_condition)
+    return required
 
-    def holds(type_: str) -> bool:
+
+def verdict(current: Object) -> Verdict:
+    """Ready needs the kind's main condition (Complete or Serving) True, and with ``spec.build``
+    also Built True (and Uploaded True for an upload), all observed at the current generation.
+
+    When not ready, the reason is the first blocking condition's that is a failure (the user must
+    act), else the first unmet one in work order; once ready, the main condition's.
+    """
+    generation = int(current.get("metadata", {}).get("generation") or 0)
+    conditions = {c.get("type"): c for c in current.get("status", {}).get("conditions") or [] if c.get("type") != READY}
+    required = _required(current)
+    blocking: list[tuple[str, str]] = []
+    for type_ in required:
         c = conditions.get(type_)
-        return c is not None and c.get("status") == "True" and int(c.get("observedGeneration") or 0) == generation
-
+        if c is None:
+            blocking.append((PENDING, f"waiting for the {type_} condition"))
+        elif int(c.get("observedGeneration") or 0) != generation:
+            blocking.append(
+                (RECONCILING, f"{type_} is from generation {c.get('observedGeneration')}, not {generation}")
+            )
+        elif c.get("status") != "True":
+            blocking.append((str(c.get("reason") or PENDING), str(c.get("message") or "")))
     observed = [int(c.get("observedGeneration") or 0) for c in conditions.values()]
-    return all(holds(t) for t in required), (min(observed) if observed else None)
+    observed_generation = min(observed) if observed else None
+    if not blocking:
+        main = conditions[required[-1]]
+        return Verdict(True, observed_generation, str(main.get("reason")), str(main.get("message") or ""))
+    failing = [b for b in blocking if b[0] in FAILURE_REASONS]
+    reason, message = (failing or blocking)[0]
+    return Verdict(False, observed_generation, reason, message)
 
 
-def readiness_body(current: Object) -> Object | None:
-    """The status writer's own apply body, or None when ready and observedGeneration are current."""
+def readiness(current: Object) -> tuple[bool, int | None]:
+    """``ready`` and ``observedGeneration`` from the conditions of the current generation."""
+    found = verdict(current)
+    return found.ready, found.observed_generation
+
+
+def ready_condition(current: Object, now: dt.datetime | None = None) -> Object:
+    """The ``Ready`` condition for ``current``; its transition time moves only with its status."""
+    found = verdict(current)
+    status = "True" if found.ready else "False"
+    before = next((c for c in current.get("status", {}).get("conditions") or [] if c.get("type") == READY), None)
+    if before is not None and before.get("status") == status and before.get("lastTransitionTime"):
+        transition = str(before["lastTransitionTime"])
+    else:
+        transition = _format_time(now or dt.datetime.now(dt.UTC))
+    return {
+        "type": READY,
+        "status": status,
+        "reason": found.reason,
+        "message": found.message,
+        "lastTransitionTime": transition,
+        "observedGeneration": int(current.get("metadata", {}).get("generation") or 0),
+    }
+
+
+def readiness_body(current: Object, now: dt.datetime | None = None) -> Object | None:
+    """The status writer's own apply body, or None when ready, observedGeneration and Ready are current."""
     ready, observed = readiness(current)
     status = current.get("status", {})
-    if status.get("ready") == ready and status.get("observedGeneration") == observed:
+    condition = ready_condition(current, now)
+    have = next((c for c in status.get("conditions") or [] if c.get("type") == READY), None)
+    if status.get("ready") == ready and status.get("observedGeneration") == observed and have == condition:
         return None
     body = _identity(current)
-    body["status"] = {"ready": ready}
+    body["status"] = {"ready": ready, "conditions": [condition]}
     if observed is not None:
         body["status"]["observedGeneration"] = observed
     return body

@@ -16,7 +16,7 @@ from substratus_common.events import payloads, subjects
 from substratus_common.kube import client
 from substratus_common.kube.resources import SUBSTRATUS_KINDS
 from substratus_common.metrics import RuntimeMetrics
-from substratus_status_writer import patches
+from substratus_status_writer import events, patches
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ class Writer:
         self.metrics = metrics
         self.writes = 0
         self.stale = 0
+        self.events = events.Recorder(kube, metrics)  # Kubernetes Events of transitions (events.py)
 
     async def apply(self, report: payloads.StatusReport) -> None:
         rt = _TYPES.get(report.kind)
@@ -38,6 +39,7 @@ class Writer:
         current = await self.kube.get(rt, report.namespace, report.name)
         if current is None or current.get("metadata", {}).get("uid") != report.uid:
             return  # deleted, or a report about an earlier object of the same name
+        before = current
         extra: dict[str, Any] = {}
         if report.artifacts_url:
             extra["artifacts"] = {"url": report.artifacts_url}
@@ -60,8 +62,9 @@ class Writer:
                 self.writes += 1
         ready = patches.readiness_body(current)
         if ready is not None:
-            await self.kube.apply_status(ready, patches.STATUS_WRITER_MANAGER)
+            current = await self.kube.apply_status(ready, patches.STATUS_WRITER_MANAGER)
             self.writes += 1
+        self.events.observe(before, current)  # queues only: never fails or delays the write
 
 
 def check_origin(report: payloads.StatusReport, subject: subjects.Subject) -> None:

@@ -97,11 +97,16 @@ def test_ready_with_a_build_needs_built_too() -> None:
 
 def test_readiness_body_is_none_when_already_written() -> None:
     current = model(conditions=[complete("True", 1)])
-    body = patches.readiness_body(current)
+    body = patches.readiness_body(current, T0)
     assert body is not None
-    assert body["status"] == {"ready": True, "observedGeneration": 1}
-    current["status"].update(body["status"])
-    assert patches.readiness_body(current) is None
+    assert body["status"]["ready"] is True
+    assert body["status"]["observedGeneration"] == 1
+    assert [(c["type"], c["status"], c["reason"]) for c in body["status"]["conditions"]] == [
+        ("Ready", "True", "JobComplete")
+    ]
+    current["status"]["conditions"] += body["status"]["conditions"]
+    current["status"].update({k: v for k, v in body["status"].items() if k != "conditions"})
+    assert patches.readiness_body(current, T1) is None
 
 
 def test_image_from_the_builder_sets_spec_image_once() -> None:
@@ -111,3 +116,62 @@ def test_image_from_the_builder_sets_spec_image_once() -> None:
     assert body["spec"] == {"image": "registry/local-model-ns-m:v1"}
     current["spec"]["image"] = "registry/local-model-ns-m:v1"
     assert patches.image_body(current, "registry/local-model-ns-m:v1") is None
+
+
+def built(status: str, reason: str, message: str = "", generation: int = 1) -> dict[str, Any]:
+    return {**complete(status, generation), "type": "Built", "reason": reason, "message": message}
+
+
+def test_ready_condition_names_the_failure_not_the_condition_that_waits() -> None:
+    # The build failed; Complete still waits for the image. STATUS must say JobFailed.
+    obj = model(
+        conditions=[complete("False", 1), built("False", "JobFailed", "the build failed: git clone exited 128")],
+        build={"git": {"url": "file:///nowhere"}},
+    )
+    ready = patches.ready_condition(obj, T0)
+    assert (ready["status"], ready["reason"], ready["message"]) == (
+        "False",
+        "JobFailed",
+        "the build failed: git clone exited 128",
+    )
+
+
+def test_ready_condition_names_the_first_unmet_step_when_nothing_failed() -> None:
+    waiting = model(conditions=[complete("False", 1), built("False", "JobNotComplete", "building")], build={"git": {}})
+    assert patches.ready_condition(waiting, T0)["reason"] == "JobNotComplete"
+    assert patches.ready_condition(waiting, T0)["message"] == "building"
+    dataset_missing = model(conditions=[{**complete("False", 1), "reason": "DatasetNotReady", "message": "d"}])
+    assert patches.ready_condition(dataset_missing, T0)["reason"] == "DatasetNotReady"
+    nothing_yet = model()
+    assert patches.ready_condition(nothing_yet, T0)["reason"] == "Pending"
+    stale = model(generation=2, conditions=[complete("True", 1)])
+    assert patches.ready_condition(stale, T0)["reason"] == "Reconciling"
+
+
+def test_ready_condition_once_ready_carries_the_main_reason_and_keeps_its_transition_time() -> None:
+    obj = model(conditions=[complete("True", 1)])
+    first = patches.ready_condition(obj, T0)
+    assert (first["status"], first["reason"], first["lastTransitionTime"]) == (
+        "True",
+        "JobComplete",
+        "2026-11-24T09:00:00Z",
+    )
+    obj["status"]["conditions"].append(first)
+    assert patches.ready_condition(obj, T1)["lastTransitionTime"] == "2026-11-24T09:00:00Z"
+
+
+def test_ready_travels_in_the_reporting_services_apply() -> None:
+    current = model(build={"git": {}}, conditions=[complete("False", 1)])
+    body = patches.status_body(current, [ReportedCondition("Built", "False", "JobFailed", "boom")], 1, {}, T0)
+    assert body is not None
+    applied = patches.with_readiness(current, body, T0)
+    by_type = {c["type"]: c for c in applied["status"]["conditions"]}
+    assert sorted(by_type) == ["Built", "Ready"]
+    assert by_type["Ready"]["reason"] == "JobFailed"
+    assert applied["status"]["ready"] is False
+
+
+def test_ready_condition_does_not_lower_observed_generation() -> None:
+    obj = model(generation=3, conditions=[complete("True", 3)])
+    obj["status"]["conditions"].append(patches.ready_condition(obj, T0))
+    assert patches.readiness(obj) == (True, 3)

@@ -81,20 +81,35 @@ def openapi_schema(info: resources.KindInfo) -> dict[str, Any]:
     return schema
 
 
+READY_CONDITION = "Ready"
+"""The condition the status writer derives from all others (docs/adr/120); the columns read it."""
+
+
 def _printer_columns(info: resources.KindInfo) -> list[dict[str, Any]]:
+    ready = f'.status.conditions[?(@.type=="{READY_CONDITION}")]'
     columns: list[dict[str, Any]] = [
         {"name": "Ready", "type": "boolean", "jsonPath": ".status.ready"},
         {
             "name": "Status",
             "type": "string",
-            "description": f"Reason of the {info.ready_condition} condition",
-            "jsonPath": f'.status.conditions[?(@.type=="{info.ready_condition}")].reason',
+            "description": "What blocks readiness (a failure first), or once ready the reason of "
+            f"{info.ready_condition}: the reason of the Ready condition",
+            "jsonPath": f"{ready}.reason",
         },
         {"name": "Image", "type": "string", "jsonPath": ".spec.image"},
     ]
     if info.kind == "Notebook":
         columns.append({"name": "Suspend", "type": "boolean", "jsonPath": ".spec.suspend", "priority": 1})
     columns.append({"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"})
+    columns.append(
+        {
+            "name": "Message",
+            "type": "string",
+            "description": "The message of the Ready condition: what blocks readiness, and what to fix",
+            "jsonPath": f"{ready}.message",
+            "priority": 1,
+        }
+    )
     return columns
 
 

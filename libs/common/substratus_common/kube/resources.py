@@ -47,6 +47,7 @@ PVC = ResourceType("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims")
 SERVICE_ACCOUNT = ResourceType("", "v1", "ServiceAccount", "serviceaccounts")
 NAMESPACE = ResourceType("", "v1", "Namespace", "namespaces", namespaced=False)
 PERSISTENT_VOLUME = ResourceType("", "v1", "PersistentVolume", "persistentvolumes", namespaced=False)
+EVENT = ResourceType("events.k8s.io", "v1", "Event", "events")  # the status writer records transitions
 
 # Children whose changes the watcher turns into events on the owner's child subject.
 WATCHED_CHILDREN = (JOB, POD, DEPLOYMENT)
@@ -64,6 +65,7 @@ _BY_KIND = {
         PVC,
         SERVICE_ACCOUNT,
         PERSISTENT_VOLUME,
+        EVENT,
     )
 }
 _BY_PLURAL = {t.plural: t for t in _BY_KIND.values()}

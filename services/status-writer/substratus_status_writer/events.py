@@ -1,0 +1,302 @@
+"""Kubernetes Events (``events.k8s.io/v1``) for every condition transition the status writer applies.
+
+The status writer sees every transition: it compares the conditions before and after its apply
+(:func:`transitions`, pure). :class:`Recorder` writes them the way client-go's recorder does:
+
+- an Event names the resource (``regarding``), the condition type (``action``), the condition's
+  reason and message (``reason``, ``note``), and is a ``Warning`` for a failure;
+- a repeat of the same (resource, action, reason, type) increments the first Event's
+  ``series.count`` and ``lastObservedTime`` instead of making a new object; the first note stays
+  (the API keeps it immutable). Names are deterministic (``<name>.<hash of that key>``), so a
+  restarted or second status writer counts on the same Event (create answers AlreadyExists);
+- writes are rate-limited per resource (a token bucket, like client-go's spam filter) and queued
+  in a bounded queue; past either bound an Event is dropped.
+
+Recording never fails or blocks a status write: :meth:`Recorder.observe` only queues, a worker
+task writes, and every error is logged and counted (``substratus_kube_events{outcome}``).
+docs/adr/121 has the why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import logging
+import os
+import socket
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from prometheus_client import CollectorRegistry, Counter
+
+from substratus_common.kube import client, errors
+from substratus_common.kube.resources import EVENT
+from substratus_common.metrics import RuntimeMetrics
+from substratus_status_writer import patches
+
+log = logging.getLogger(__name__)
+
+Object = dict[str, Any]
+EventType = Literal["Normal", "Warning"]
+
+CONTROLLER = "substratus-status-writer"
+"""``reportingController``: what ``kubectl describe`` shows under From."""
+
+NOTE_MAX_BYTES = 1024  # the API server refuses a longer note
+READY_REASON = "Ready"
+NOT_READY_REASON = "NotReady"
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One condition that changed status or reason in an apply: one Event."""
+
+    regarding: Object
+    action: str
+    reason: str
+    note: str
+    type: EventType
+    at: dt.datetime
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        """What makes two Events the same series (client-go's key: the note is not part of it)."""
+        return (str(self.regarding.get("uid")), self.action, self.reason, self.type)
+
+    @property
+    def name(self) -> str:
+        digest = hashlib.sha256("\x00".join(self.key).encode()).hexdigest()[:16]
+        return f"{self.regarding['name']}.{digest}"
+
+
+def _conditions(obj: Object | None) -> dict[str, Object]:
+    return {str(c.get("type")): c for c in ((obj or {}).get("status") or {}).get("conditions") or []}
+
+
+def _note(text: str) -> str:
+    raw = " ".join(text.split()).encode()
+    if len(raw) <= NOTE_MAX_BYTES:
+        return raw.decode()
+    return raw[: NOTE_MAX_BYTES - 3].decode(errors="ignore") + "…"
+
+
+def transitions(before: Object | None, after: Object, now: dt.datetime) -> list[Transition]:
+    """The Events of an apply: each condition whose status or reason changed, in work order, and
+    Ready last (only when ready flips, so a failure is not told twice)."""
+    meta = after.get("metadata", {})
+    regarding = {
+        "apiVersion": after.get("apiVersion"),
+        "kind": after.get("kind"),
+        "name": meta.get("name"),
+        "namespace": meta.get("namespace"),
+        "uid": meta.get("uid"),
+    }
+    old, new = _conditions(before), _conditions(after)
+    found: list[Transition] = []
+    order = {t: i for i, t in enumerate(("Uploaded", "Built", "Complete", "Serving"))}
+    for type_ in sorted((t for t in new if t != patches.READY), key=lambda t: (order.get(t, len(order)), t)):
+        c, prev = new[type_], old.get(type_)
+        if prev is not None and (prev.get("status"), prev.get("reason")) == (c.get("status"), c.get("reason")):
+            continue
+        reason = str(c.get("reason"))
+        failing = c.get("status") == "False" and reason in patches.FAILURE_REASONS
+        message = str(c.get("message") or "")
+        note = f"{type_}: {message}" if message else f"{type_} is {c.get('status')}"
+        found.append(Transition(regarding, type_, reason, _note(note), "Warning" if failing else "Normal", now))
+    ready, was = new.get(patches.READY), old.get(patches.READY)
+    if ready is not None and (was or {}).get("status", "False") != ready.get("status"):
+        if ready.get("status") == "True":
+            note = f"{after.get('kind')} is ready"
+            found.append(Transition(regarding, patches.READY, READY_REASON, note, "Normal", now))
+        elif was is not None:
+            reason = str(ready.get("reason"))
+            note = _note(f"no longer ready: {reason}: {ready.get('message') or ''}".rstrip(": "))
+            kind: EventType = "Warning" if reason in patches.FAILURE_REASONS else "Normal"
+            found.append(Transition(regarding, patches.READY, NOT_READY_REASON, note, kind, now))
+    # Distinct times keep `kubectl describe` (sorted by time) in the order they happened.
+    return [
+        Transition(t.regarding, t.action, t.reason, t.note, t.type, now + dt.timedelta(microseconds=i))
+        for i, t in enumerate(found)
+    ]
+
+
+def micro_time(value: dt.datetime) -> str:
+    """A ``metav1.MicroTime``: RFC 3339 in UTC with microseconds."""
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class _Bucket:
+    """A token bucket: ``burst`` writes at once, then one per ``refill_s``."""
+
+    def __init__(self, burst: int, refill_s: float, now: float) -> None:
+        self.tokens, self.burst, self.refill_s, self.stamp = float(burst), burst, refill_s, now
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) / self.refill_s)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The bounds of the recorder (client-go's spam filter allows a burst of 25 per object)."""
+
+    queue: int = 1000
+    """Events waiting to be written; past it new ones are dropped."""
+    burst: int = 25
+    """Writes per resource at once."""
+    refill_s: float = 10.0
+    """Then one more write per resource every this many seconds."""
+    remembered: int = 4096
+    """Series and buckets kept in memory (least recently used go first)."""
+    write_timeout_s: float = 10.0
+    """One Event's writes (create, or read and patch) give up after this."""
+
+
+class Recorder:
+    """Writes the Events of :func:`transitions` in a worker task; ``observe`` never blocks or raises."""
+
+    def __init__(
+        self,
+        kube: client.Kube,
+        metrics: RuntimeMetrics | None = None,
+        limits: Limits | None = None,
+        instance: str | None = None,
+    ) -> None:
+        self.kube = kube
+        self.limits = limits or Limits()
+        self.instance = (instance or f"{CONTROLLER}-{socket.gethostname()}-{os.getpid()}")[:128]
+        registry = metrics.registry if metrics is not None else CollectorRegistry()
+        self.outcomes = Counter(
+            "substratus_kube_events",
+            "Kubernetes Events of condition transitions, by outcome (created, counted, dropped, failed).",
+            ["outcome"],
+            registry=registry,
+        )
+        self._queue: asyncio.Queue[Transition] = asyncio.Queue(maxsize=self.limits.queue)
+        self._series: OrderedDict[tuple[str, str, str, str], int] = OrderedDict()
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        self._worker: asyncio.Task[None] | None = None
+
+    def observe(self, before: Object | None, after: Object) -> None:
+        """Queue the Events of one apply (``before`` as read, ``after`` as the API answered)."""
+        try:
+            found = transitions(before, after, dt.datetime.now(dt.UTC))
+            for transition in found:
+                try:
+                    self._queue.put_nowait(transition)
+                except asyncio.QueueFull:
+                    self._count("dropped", transition, "the event queue is full")
+            if found and self._worker is None:
+                self._worker = asyncio.get_running_loop().create_task(self._run(), name="record-events")
+        except Exception:  # recording must never fail a status write
+            log.exception("could not record events")
+            self.outcomes.labels("failed").inc()
+
+    async def flush(self, timeout_s: float = 10.0) -> None:
+        """Wait (bounded) until every queued Event is written or given up on."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._queue.join()
+
+    async def aclose(self, timeout_s: float = 5.0) -> None:
+        """Write what is queued (bounded), then stop the worker."""
+        await self.flush(timeout_s)
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+            self._worker = None
+
+    async def _run(self) -> None:
+        while True:
+            transition = await self._queue.get()
+            try:
+                async with asyncio.timeout(self.limits.write_timeout_s):
+                    await self._write(transition)
+            except (errors.APIError, TimeoutError) as error:
+                self._count("failed", transition, repr(error))
+            except Exception as error:  # a bug here must not stop recording the next ones
+                log.exception("recording an event failed")
+                self._count("failed", transition, repr(error))
+            finally:
+                self._queue.task_done()
+
+    def _allowed(self, transition: Transition) -> bool:
+        uid, now = str(transition.regarding.get("uid")), time.monotonic()
+        bucket = self._buckets.get(uid)
+        if bucket is None:
+            bucket = self._buckets[uid] = _Bucket(self.limits.burst, self.limits.refill_s, now)
+        self._buckets.move_to_end(uid)
+        while len(self._buckets) > self.limits.remembered:
+            self._buckets.popitem(last=False)
+        return bucket.take(now)
+
+    async def _write(self, transition: Transition) -> None:
+        if not self._allowed(transition):
+            self._count("dropped", transition, "over the per-resource rate limit")
+            return
+        namespace = str(transition.regarding.get("namespace"))
+        count = self._series.get(transition.key)
+        if count is None:
+            try:
+                await self.kube.create(self._body(transition))
+                self._remember(transition, 1)
+                self.outcomes.labels("created").inc()
+                return
+            except errors.Conflict:  # AlreadyExists: an earlier run (or replica) began this series
+                existing = await self.kube.get(EVENT, namespace, transition.name) or {}
+                count = int((existing.get("series") or {}).get("count") or 1)
+        series = {"count": count + 1, "lastObservedTime": micro_time(transition.at)}
+        try:
+            await self.kube.patch(EVENT, namespace, transition.name, {"series": series})
+        except errors.NotFound:  # expired (the API server's event TTL): a new series
+            self._series.pop(transition.key, None)
+            await self.kube.create(self._body(transition))
+            self._remember(transition, 1)
+            self.outcomes.labels("created").inc()
+            return
+        self._remember(transition, count + 1)
+        self.outcomes.labels("counted").inc()
+
+    def _remember(self, transition: Transition, count: int) -> None:
+        self._series[transition.key] = count
+        self._series.move_to_end(transition.key)
+        while len(self._series) > self.limits.remembered:
+            self._series.popitem(last=False)
+
+    def _body(self, transition: Transition) -> Object:
+        return {
+            "apiVersion": EVENT.api_version,
+            "kind": EVENT.kind,
+            "metadata": {"name": transition.name, "namespace": transition.regarding.get("namespace")},
+            "eventTime": micro_time(transition.at),
+            "reportingController": CONTROLLER,
+            "reportingInstance": self.instance,
+            "action": transition.action,
+            "reason": transition.reason,
+            "note": transition.note,
+            "type": transition.type,
+            "regarding": transition.regarding,
+        }
+
+    def _count(self, outcome: str, transition: Transition, why: str) -> None:
+        self.outcomes.labels(outcome).inc()
+        log.warning(
+            "event %s: %s",
+            outcome,
+            why,
+            extra={
+                "kind": transition.regarding.get("kind"),
+                "namespace": transition.regarding.get("namespace"),
+                "object": transition.regarding.get("name"),
+                "reason": transition.reason,
+            },
+        )
