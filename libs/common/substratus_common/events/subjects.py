@@ -7,6 +7,7 @@ every name is a single subject token and ``substratus.change.models.ns.>`` means
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 PREFIX = "substratus"
 CHANGE = "change"
@@ -51,6 +52,17 @@ def change_filter(plural: str = "*", namespace: str = "*") -> str:
     return f"{PREFIX}.{CHANGE}.{plural}.{ns}.>"
 
 
+class ResourceKey(NamedTuple):
+    """One resource, as the work queue, the view and the locks name it (a plain tuple too)."""
+
+    plural: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.plural}/{self.namespace}/{self.name}"
+
+
 @dataclass(frozen=True)
 class Subject:
     """A parsed subject: which resource it is about, and what part of the lifecycle."""
@@ -65,9 +77,9 @@ class Subject:
     service: str | None = None
 
     @property
-    def key(self) -> tuple[str, str, str]:
+    def key(self) -> ResourceKey:
         """The resource the subject is about; one handler at a time runs per key."""
-        return self.plural, self.namespace, self.name
+        return ResourceKey(self.plural, self.namespace, self.name)
 
 
 def parse(subject: str) -> Subject:
