@@ -12,7 +12,7 @@ help:
 	@echo "make status  show what runs"
 	@echo "make test    lint, then every test (starts its own stack on free ports)"
 	@echo "make lint    ruff, mypy --strict, import-linter"
-	@echo "make crds    regenerate deploy/crds from the API types"
+	@echo "make crds    regenerate deploy/crds (and the chart's copy) and docs/api.md from the API types"
 	@echo "make bench   benchmarks (not tests)"
 	@echo "make images  build the service images with buildah (tools/images.sh; PYTHON_IMAGE=<mirror>)"
 
@@ -46,6 +46,8 @@ test-unit: bootstrap
 
 crds:
 	$(RUN) python -m substratus_common.api.crd deploy/crds
+	cp deploy/crds/*.yaml deploy/helm/substratus/crds/
+	$(RUN) python -m substratus_common.api.reference docs/api.md
 
 bench: bootstrap
 	$(RUN) python -m bench
