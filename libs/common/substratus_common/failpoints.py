@@ -1,14 +1,19 @@
-"""Failpoints: end the process abruptly at a named point, to test what a crash leaves behind.
+"""Failpoints: named points where a test or a benchmark makes the process misbehave on purpose.
 
 Like etcd's gofail, but switched on only by ``SUBSTRATUS_FAILPOINTS`` (comma-separated names,
-e.g. ``before-ack``), which no deployment sets. A hit behaves like ``kill -9``: no cleanup, no
-ack, no drain. Points:
+e.g. ``before-ack``), which no deployment sets. Points:
 
-- ``before-ack``: a consumer's handler succeeded (its writes are done) but the message is not acked.
+- ``before-ack`` (:func:`hit`): a consumer's handler succeeded (its writes are done) but the
+  message is not acked; the process ends like ``kill -9``: no cleanup, no ack, no drain.
+- ``slow-reconcile`` (:func:`delay`): every reconcile pass of a reconciler service (trainer,
+  server-manager, notebook-manager, builder, uploader) first waits
+  ``SUBSTRATUS_RECONCILE_DELAY_S`` seconds (default 1), inside the pass, so the key stays busy
+  while it waits. ``make bench`` uses it to show that replicas add capacity.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
@@ -16,6 +21,8 @@ import sys
 log = logging.getLogger(__name__)
 
 ENV = "SUBSTRATUS_FAILPOINTS"
+DELAY_ENV = "SUBSTRATUS_RECONCILE_DELAY_S"
+SLOW_RECONCILE = "slow-reconcile"
 EXIT_CODE = 137  # what a shell reports for a process killed by SIGKILL
 
 
@@ -32,3 +39,20 @@ def hit(name: str) -> None:
         log.warning("failpoint hit; exiting abruptly", extra={"failpoint": name})
         sys.stderr.flush()
         os._exit(EXIT_CODE)
+
+
+def delay_s(name: str = SLOW_RECONCILE) -> float:
+    """Seconds failpoint ``name`` waits when switched on (``SUBSTRATUS_RECONCILE_DELAY_S``), else 0."""
+    if name not in _ACTIVE:
+        return 0.0
+    try:
+        return max(float(os.environ.get(DELAY_ENV, "1")), 0.0)
+    except ValueError:
+        return 1.0
+
+
+async def delay(name: str = SLOW_RECONCILE) -> None:
+    """Wait :func:`delay_s` seconds when failpoint ``name`` is switched on; otherwise return at once."""
+    seconds = delay_s(name)
+    if seconds > 0:
+        await asyncio.sleep(seconds)  # the point of this failpoint is a fixed, slow pass

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from substratus_common import config, errors
+from substratus_common import config, errors, failpoints
 from substratus_common.api.types import Reason
 from substratus_common.bus import connection
 from substratus_common.events import envelope, payloads, subjects
@@ -96,6 +96,7 @@ class Uploader:
         if obj is None:
             self._stop_polling(key)
             return
+        await failpoints.delay(failpoints.SLOW_RECONCILE)  # benchmarks only (SUBSTRATUS_FAILPOINTS)
         await self.reconcile(obj)
 
     async def reconcile(self, obj: Object) -> None:

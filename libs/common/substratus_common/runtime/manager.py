@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from dataclasses import dataclass, field
 from typing import Any
 
-from substratus_common import config, errors
+from substratus_common import config, errors, failpoints
 from substratus_common.api import resources
 from substratus_common.api.types import Reason
 from substratus_common.bus import connection
@@ -178,6 +178,7 @@ class Manager:
             self._forget(key)
             return
         self._depends[key] = frozenset(self.dependencies(obj))
+        await failpoints.delay(failpoints.SLOW_RECONCILE)  # benchmarks only (SUBSTRATUS_FAILPOINTS)
         try:
             outcome = await self.reconcile(obj)
         except errors.PermanentError:
