@@ -20,26 +20,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from substratus_common.api import readiness as words
 from substratus_common.api import resources
-from substratus_common.api.types import ConditionType, Reason
+from substratus_common.api.types import ConditionType
 
 Object = dict[str, Any]
 
 STATUS_WRITER_MANAGER = "substratus-status-writer"
 
-READY = "Ready"
-"""The condition the status writer derives from all others (never reported by a service)."""
-
-PENDING = "Pending"
-"""Ready's reason while a condition it needs has not been reported yet."""
-
-RECONCILING = "Reconciling"
-"""Ready's reason while a condition it needs was computed for an older generation."""
-
-FAILURE_REASONS = frozenset(
-    {Reason.JOB_FAILED, Reason.INVALID, Reason.FORBIDDEN, Reason.RECONCILE_FAILED, Reason.UPLOAD_EXPIRED}
-)
-"""Reasons that mean the user (or an operator) must act: Ready names them first, Events are Warnings."""
+# One vocabulary with the CRD columns, the reference and the CLI.
+READY = words.READY
+PENDING = words.PENDING
+RECONCILING = words.RECONCILING
+FAILURE_REASONS = words.FAILURE_REASONS
 
 
 def manager(service: str) -> str:
