@@ -37,8 +37,8 @@ def _events(stack: Stack, namespace: str) -> list[dict[str, Any]]:
 
 
 def _failed(stack: Stack, namespace: str, tag: str) -> dict[str, Any]:
-    obj = json.loads(stack.kubectl("get", "dataset", "broken", "-n", namespace, "-o", "json").stdout)
-    built = next((c for c in obj.get("status", {}).get("conditions") or [] if c["type"] == "Built"), {})
+    obj: dict[str, Any] = json.loads(stack.kubectl("get", "dataset", "broken", "-n", namespace, "-o", "json").stdout)
+    built: dict[str, Any] = next((c for c in obj.get("status", {}).get("conditions") or [] if c["type"] == "Built"), {})
     assert built.get("reason") == "JobFailed", f"Built: {built}"
     assert f"--branch={tag}" in built.get("message", "") or tag in built.get("message", ""), built
     return obj
