@@ -21,7 +21,11 @@ from pathlib import Path
 
 VERSIONS_FILE = Path(__file__).with_name("versions.toml")
 
-KUBE_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+KUBE_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kubelet", "kube-proxy")
+
+# Bumped when the way a component is built changes (new binaries, new flags), so a cache
+# filled by an older recipe is rebuilt instead of trusted.
+RECIPE = "r2"
 
 
 class BuildError(RuntimeError):
@@ -48,10 +52,12 @@ class Component:
     version: str
     packages: dict[str, str]  # binary name -> Go package path
     staging_replaces: bool = False  # k8s.io/kubernetes needs every staging module pinned
+    version_stamps: bool = False  # set the version variables the upstream Kubernetes build sets
+    tags: str = ""  # Go build tags
 
     @property
     def bin_dir(self) -> Path:
-        return cache_root() / f"{self.name}-{self.version}" / "bin"
+        return cache_root() / f"{self.name}-{self.version}-{RECIPE}" / "bin"
 
 
 def components() -> list[Component]:
@@ -63,10 +69,22 @@ def components() -> list[Component]:
             v["kubernetes"],
             {cmd: f"k8s.io/kubernetes/cmd/{cmd}" for cmd in KUBE_COMMANDS},
             staging_replaces=True,
+            version_stamps=True,
         ),
         Component("etcd", "go.etcd.io/etcd/server/v3", v["etcd"], {"etcd": "go.etcd.io/etcd/server/v3"}),
         Component("kwok", "sigs.k8s.io/kwok", v["kwok"], {"kwok": "sigs.k8s.io/kwok/cmd/kwok"}),
         Component("helm", "helm.sh/helm/v3", v["helm"], {"helm": "helm.sh/helm/v3/cmd/helm"}),
+        Component(
+            "containerd",
+            "github.com/containerd/containerd/v2",
+            v["containerd"],
+            {
+                name: f"github.com/containerd/containerd/v2/cmd/{name}"
+                for name in ("containerd", "containerd-shim-runc-v2", "ctr")
+            },
+            # No btrfs headers here, and the real node uses overlayfs only.
+            tags="no_btrfs,no_devmapper,no_zfs",
+        ),
     ]
 
 
@@ -111,6 +129,56 @@ def _write_wrapper(component: Component, workdir: Path) -> None:
     (workdir / "go.mod").write_text("\n".join(lines) + "\n")
 
 
+def _module_info(module: str, version: str) -> dict[str, object]:
+    out = subprocess.run(
+        [_go(), "mod", "download", "-json", f"{module}@{version}"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=_go_env(),
+        cwd=cache_root(),
+    ).stdout
+    info: dict[str, object] = json.loads(out)
+    return info
+
+
+def version_ldflags(version: str, commit: str, build_date: str) -> list[str]:
+    """The -X flags of upstream's hack/lib/version.sh, so `kubectl version` and the API server
+    report ``gitVersion v1.36.x`` instead of ``v0.0.0-master+$Format:%H$``."""
+    major, minor = version.removeprefix("v").split(".")[:2]
+    values = {
+        "gitVersion": version,
+        "gitMajor": major,
+        "gitMinor": minor,
+        "gitCommit": commit,
+        "gitTreeState": "clean",
+        "buildDate": build_date,
+    }
+    flags = []
+    for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        flags += [f"-X {package}.{key}={value}" for key, value in values.items()]
+    return flags
+
+
+def _stamps(component: Component) -> list[str]:
+    if not component.version_stamps:
+        return []
+    info = _module_info(component.module, component.version)
+    origin = info.get("Origin")
+    commit = str(origin.get("Hash", "")) if isinstance(origin, dict) else ""
+    # The module's publish time stands in for the commit date: reproducible, never 1970.
+    listed = subprocess.run(
+        [_go(), "list", "-m", "-json", f"{component.module}@{component.version}"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=_go_env(),
+        cwd=cache_root(),
+    ).stdout
+    when = str(json.loads(listed).get("Time", "")).replace("+00:00", "Z")
+    return version_ldflags(component.version, commit, when)
+
+
 Progress = Callable[[str], None]
 
 
@@ -138,10 +206,12 @@ def build(component: Component, progress: Progress) -> None:
     staging = component.bin_dir.with_name("bin.partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
+    ldflags = " ".join(["-s", "-w", *_stamps(component)])
+    tags = [f"-tags={component.tags}"] if component.tags else []
     for binary, package in component.packages.items():
         # One build per binary so the file gets the binary's name (go would name etcd "server").
         _run_streaming(
-            [_go(), "build", "-v", "-trimpath", "-ldflags=-s -w", "-o", str(staging / binary), package],
+            [_go(), "build", "-v", "-trimpath", *tags, f"-ldflags={ldflags}", "-o", str(staging / binary), package],
             workdir,
             progress,
         )
