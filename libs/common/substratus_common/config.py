@@ -49,7 +49,16 @@ class Settings(BaseSettings):
     """Window in which a republished ``Nats-Msg-Id`` is dropped by the stream."""
 
     consumer_concurrency: int = Field(32, ge=1, le=1024)
-    """Handlers running at once per replica; also the consumer's max_ack_pending."""
+    """Reconciles (work-queue workers) running at once per replica."""
+
+    consumer_max_pending: int = Field(256, ge=1, le=65536)
+    """Messages one replica holds unacked at most, queued for a key or in a pass over it; it fetches
+    only while it holds fewer (docs/adr/102)."""
+
+    replicas: int = Field(1, ge=1, le=1024)
+    """Replicas of this service sharing its durable consumer (the Helm chart sets it from the
+    Deployment's replicas): the consumer's max_ack_pending is ``consumer_max_pending * replicas``,
+    so each replica added adds its share of in-flight capacity (docs/adr/102)."""
 
     ack_wait_s: float = Field(30.0, gt=0)
     """How long the bus waits for an ack before redelivering; running handlers heartbeat well within it."""

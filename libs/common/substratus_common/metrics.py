@@ -26,6 +26,27 @@ class RuntimeMetrics:
             ["reason"],
             registry=self.registry,
         )
+        self.queue_depth = Gauge(
+            "substratus_workqueue_depth", "Keys waiting for a worker in the work queue.", registry=self.registry
+        )
+        self.held = Gauge(
+            "substratus_messages_held",
+            "Messages held unacked: queued for a key or in a pass over it.",
+            registry=self.registry,
+        )
+        self.retries = Counter(
+            "substratus_reconcile_retries",
+            "Passes over a key that failed and will be retried, by kind (temporary: the error's own"
+            " delay; backoff: the key's growing backoff).",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.give_ups = Counter(
+            "substratus_give_ups",
+            "Keys given up on (a failure reported on the resource), by condition reason.",
+            ["reason"],
+            registry=self.registry,
+        )
         self.published = Counter(
             "substratus_events_published", "Events published to the bus.", ["stream"], registry=self.registry
         )

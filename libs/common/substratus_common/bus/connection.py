@@ -6,6 +6,7 @@ All nats-py exceptions are turned into :mod:`bus.errors` here.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -15,12 +16,12 @@ import nats
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
 
 from substratus_common import config
-from substratus_common.bus.errors import BusConfigError, BusError
+from substratus_common.bus import messages
+from substratus_common.bus.errors import BusConfigError, BusError, StreamNotFound
 from substratus_common.events import envelope, streams
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class Bus:
         *,
         max_ack_pending: int,
         ack_wait_s: float,
-    ) -> JetStreamContext.PullSubscription:
+    ) -> messages.PullSubscription:
         """Bind to the durable pull consumer, creating or updating it (replicas share it)."""
         wanted = ConsumerConfig(
             durable_name=durable,
@@ -73,13 +74,71 @@ class Bus:
         )
         try:
             await self.js.add_consumer(stream, wanted)
-            return await self.js.pull_subscribe_bind(durable=durable, stream=stream)
+            sub = await self.js.pull_subscribe_bind(durable=durable, stream=stream)
         except nats.js.errors.BadRequestError as error:
             raise BusConfigError(f"consumer {durable} on {stream}: {error.description}") from error
         except (nats.errors.Error, TimeoutError) as error:
             raise BusError(f"consumer {durable} on {stream}: {error}") from error
+        return messages.PullSubscription(sub, f"consumer {durable} on {stream}")
 
-    async def last_per_subject(self, stream: str, filter_subject: str, batch: int = 512) -> AsyncIterator[Msg]:
+    async def ordered(
+        self,
+        stream: str,
+        filter_subjects: Sequence[str],
+        *,
+        last_per_subject: bool = False,
+        start_time: dt.datetime | None = None,
+    ) -> messages.OrderedSubscription:
+        """An ephemeral ordered consumer on ``stream``: everything, the last message per subject, or
+        what was stored from ``start_time``; then live. Nothing durable is left behind."""
+        if last_per_subject:
+            policy = DeliverPolicy.LAST_PER_SUBJECT
+        elif start_time is not None:
+            policy = DeliverPolicy.BY_START_TIME
+        else:
+            policy = DeliverPolicy.ALL
+        config = ConsumerConfig(
+            deliver_policy=policy,
+            opt_start_time=start_time if policy is DeliverPolicy.BY_START_TIME else None,
+            ack_policy=AckPolicy.NONE,
+            filter_subjects=list(filter_subjects) if len(filter_subjects) > 1 else None,
+        )
+        described = f"{stream} ({', '.join(filter_subjects)})"
+        try:
+            sub = await self.js.subscribe(filter_subjects[0], stream=stream, config=config, ordered_consumer=True)
+        except nats.js.errors.NotFoundError as error:
+            raise StreamNotFound(f"stream {stream} does not exist") from error
+        except (nats.errors.Error, TimeoutError) as error:
+            raise BusError(f"following {described}: {error}") from error
+        return messages.OrderedSubscription(sub, described)
+
+    async def consumer_state(self, stream: str, durable: str) -> messages.ConsumerState | None:
+        """What a durable consumer holds now (None when it does not exist): for tests and the bench."""
+        try:
+            info = await self.js.consumer_info(stream, durable)
+        except nats.js.errors.NotFoundError:
+            return None
+        except (nats.errors.Error, TimeoutError) as error:
+            raise BusError(f"consumer {durable} on {stream}: {error}") from error
+        return messages.ConsumerState(
+            num_pending=int(info.num_pending or 0),
+            num_ack_pending=int(info.num_ack_pending or 0),
+            num_redelivered=int(info.num_redelivered or 0),
+            max_ack_pending=int(info.config.max_ack_pending or 0),
+        )
+
+    async def last_sequence(self, stream: str) -> int:
+        """The sequence of the newest message stored in ``stream`` (0 when empty)."""
+        try:
+            return int((await self.js.stream_info(stream)).state.last_seq)
+        except nats.js.errors.NotFoundError as error:
+            raise StreamNotFound(f"stream {stream} does not exist") from error
+        except (nats.errors.Error, TimeoutError) as error:
+            raise BusError(f"stream {stream}: {error}") from error
+
+    async def last_per_subject(
+        self, stream: str, filter_subject: str, batch: int = 512
+    ) -> AsyncIterator[messages.Message]:
         """The newest message of every subject matching the filter, then stops (no live tail)."""
         try:
             sub = await self.js.pull_subscribe(
@@ -101,7 +160,7 @@ class Bus:
                 msgs = await sub.fetch(min(batch, remaining), timeout=5)
                 for msg in msgs:
                     remaining = int(msg.metadata.num_pending)
-                    yield msg
+                    yield messages.Message(msg)
         except (nats.errors.Error, TimeoutError) as error:
             raise BusError(f"reading {filter_subject} from {stream}: {error}") from error
         finally:

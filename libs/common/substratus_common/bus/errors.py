@@ -13,3 +13,9 @@ class BusConfigError(BusError):
     """A stream or consumer exists with settings we cannot change in place."""
 
     retryable = False
+
+
+class StreamNotFound(BusError):
+    """The stream does not exist (nothing provisioned it yet)."""
+
+    retryable = False

@@ -14,18 +14,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
-import nats.errors
-from nats.aio.msg import Msg
 
-from substratus_common import errors, failpoints
-from substratus_common.bus import connection
+from substratus_common import config, errors, failpoints
+from substratus_common.bus import connection, messages
 from substratus_common.bus.errors import BusError
 from substratus_common.events import envelope, payloads, subjects
 from substratus_common.metrics import RuntimeMetrics
+from substratus_common.runtime import acks, workqueue
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +57,39 @@ class ConsumerOptions:
     backoff_s: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
     accepts: Callable[[str], bool] = lambda event_type: True
     """Event types the handler understands; others are dead-lettered as ``unknown-type``."""
+    max_pending: int = 256
+    """KeyedConsumer: messages one replica holds unacked at most (queued or in a pass); it fetches
+    only while it holds fewer."""
+    replicas: int = 1
+    """Replicas sharing the durable consumer; ``max_ack_pending`` is ``max_pending * replicas``."""
+
+    @property
+    def max_ack_pending(self) -> int:
+        """The durable consumer's limit: room for every replica's ``max_pending`` (docs/adr/102)."""
+        return self.max_pending * max(self.replicas, 1)
+
+
+def options(
+    settings: config.Settings,
+    *,
+    stream: str,
+    durable: str,
+    filter_subjects: Sequence[str],
+    accepts: Callable[[str], bool] = lambda event_type: True,
+) -> ConsumerOptions:
+    """The one place consumer options come from settings."""
+    return ConsumerOptions(
+        stream=stream,
+        durable=durable,
+        filter_subjects=list(filter_subjects),
+        concurrency=settings.consumer_concurrency,
+        ack_wait_s=settings.ack_wait_s,
+        max_deliveries=settings.max_deliveries,
+        backoff_s=tuple(settings.retry_backoff_s),
+        accepts=accepts,
+        max_pending=settings.consumer_max_pending,
+        replicas=settings.replicas,
+    )
 
 
 @dataclass
@@ -105,11 +137,11 @@ class Consumer:
                     await _wait_any(stop, slot_freed)
                     continue
                 try:
-                    msgs = await sub.fetch(free, timeout=FETCH_WAIT_S)
+                    msgs = await sub.fetch(free, FETCH_WAIT_S)
                     failures = 0
                 except TimeoutError:
                     continue
-                except nats.errors.Error as error:
+                except BusError as error:
                     # Connection trouble: nats-py reconnects by itself; wait a bounded, growing delay.
                     failures += 1
                     delay = opts.backoff_s[min(failures - 1, len(opts.backoff_s) - 1)]
@@ -129,8 +161,7 @@ class Consumer:
         finally:
             self.ready = False
             await self._finish(grace_s)
-            with contextlib.suppress(nats.errors.Error):
-                await sub.unsubscribe()
+            await sub.unsubscribe()
 
     async def _finish(self, grace_s: float) -> None:
         if not self._inflight:
@@ -145,9 +176,9 @@ class Consumer:
         if stuck:
             await asyncio.wait(stuck, timeout=5)
 
-    async def _process(self, msg: Msg) -> None:
+    async def _process(self, msg: messages.Message) -> None:
         meta = msg.metadata
-        deliveries, sequence = int(meta.num_delivered), int(meta.sequence.stream)
+        deliveries, sequence = meta.num_delivered, meta.stream_sequence
         try:
             subject = subjects.parse(msg.subject)
             event = envelope.decode(msg.data)
@@ -200,7 +231,7 @@ class Consumer:
                     extra=_fields(delivery, error=str(error), delay_s=delay),
                     exc_info=None if expected else error,
                 )
-                await self._settle(lambda: msg.nak(delay=delay))
+                await self._settle(lambda: msg.nak(delay))
         finally:
             if self.metrics is not None:
                 self.metrics.handled.labels(outcome).inc()
@@ -212,11 +243,11 @@ class Consumer:
         backoff = self.options.backoff_s
         return backoff[min(max(deliveries - 1, 0), len(backoff) - 1)]
 
-    async def _heartbeat(self, msg: Msg) -> None:
+    async def _heartbeat(self, msg: messages.Message) -> None:
         interval = max(self.options.ack_wait_s / 3, 0.1)
         while True:
             await asyncio.sleep(interval)
-            with contextlib.suppress(nats.errors.Error):
+            with contextlib.suppress(BusError):
                 await msg.in_progress()
 
     @contextlib.asynccontextmanager
@@ -239,47 +270,68 @@ class Consumer:
         except Exception as error:
             log.warning("could not report the failure on the resource", extra=_fields(delivery, error=str(error)))
 
-    async def _dead(self, msg: Msg, delivery: Delivery | None, reason: str, error: str) -> None:
+    async def _dead(self, msg: messages.Message, delivery: Delivery | None, reason: str, error: str) -> None:
         """Store the message in SUBSTRATUS_DEAD and terminate it; on bus trouble leave it for redelivery."""
-        meta = msg.metadata
-        letter = payloads.DeadLetter(
-            service=self.service,
-            reason=reason,
-            error=error,
-            stream=meta.stream,
-            original_subject=msg.subject,
-            stream_sequence=int(meta.sequence.stream),
-            deliveries=int(meta.num_delivered),
-            original=msg.data.decode("utf-8", errors="replace"),
-        )
-        plural, namespace, name = delivery.subject.key if delivery else _best_effort_key(msg.subject)
-        subject = subjects.dead(self.service, plural, namespace, name)
-        event = envelope.make(
-            id=f"{meta.stream}/{meta.sequence.stream}/{self.service}",
-            source=self.bus.source,
-            type=envelope.DEAD_TYPE,
-            subject=f"{plural}/{namespace}/{name}",
-            data=letter,
-        )
-        try:
-            await self.bus.publish(subject, event)
-        except BusError as bus_error:
-            log.warning(
-                "could not dead-letter; leaving for redelivery", extra={"subject": msg.subject, "error": str(bus_error)}
-            )
-            await self._settle(lambda: msg.nak(delay=self.options.backoff_s[-1]))
-            return
-        log.warning("dead-lettered", extra={"subject": msg.subject, "reason": reason, "error": error})
-        if self.metrics is not None:
-            self.metrics.dead_lettered.labels(reason).inc()
-        await self._settle(msg.term)
+        if await dead_letter(self.bus, self.service, msg, delivery, reason=reason, error=error, metrics=self.metrics):
+            await _settle(msg.term)
+        else:
+            await _settle(lambda: msg.nak(self.options.backoff_s[-1]))
 
     async def _settle(self, action: Callable[[], Awaitable[None]]) -> None:
-        """Ack/nak/term; if the bus is gone the message simply comes back after ack_wait."""
-        try:
-            await action()
-        except nats.errors.Error as error:
-            log.warning("could not settle a message; it will be redelivered", extra={"error": str(error)})
+        await _settle(action)
+
+
+async def dead_letter(
+    bus: connection.Bus,
+    service: str,
+    msg: messages.Message,
+    delivery: Delivery | None,
+    *,
+    reason: str,
+    error: str,
+    metrics: RuntimeMetrics | None,
+    deliveries: int | None = None,
+) -> bool:
+    """Store a copy of the message in SUBSTRATUS_DEAD; False when the bus did not take it."""
+    meta = msg.metadata
+    letter = payloads.DeadLetter(
+        service=service,
+        reason=reason,
+        error=error,
+        stream=meta.stream,
+        original_subject=msg.subject,
+        stream_sequence=meta.stream_sequence,
+        deliveries=meta.num_delivered if deliveries is None else deliveries,
+        original=msg.data.decode("utf-8", errors="replace"),
+    )
+    plural, namespace, name = delivery.subject.key if delivery else _best_effort_key(msg.subject)
+    subject = subjects.dead(service, plural, namespace, name)
+    event = envelope.make(
+        id=f"{meta.stream}/{meta.stream_sequence}/{service}",
+        source=bus.source,
+        type=envelope.DEAD_TYPE,
+        subject=f"{plural}/{namespace}/{name}",
+        data=letter,
+    )
+    try:
+        await bus.publish(subject, event)
+    except BusError as bus_error:
+        log.warning(
+            "could not dead-letter; leaving for redelivery", extra={"subject": msg.subject, "error": str(bus_error)}
+        )
+        return False
+    log.warning("dead-lettered", extra={"subject": msg.subject, "reason": reason, "error": error})
+    if metrics is not None:
+        metrics.dead_lettered.labels(reason).inc()
+    return True
+
+
+async def _settle(action: Callable[[], Awaitable[None]]) -> None:
+    """Ack/nak/term; if the bus is gone the message simply comes back after ack_wait."""
+    try:
+        await action()
+    except BusError as error:
+        log.warning("could not settle a message; it will be redelivered", extra={"error": str(error)})
 
 
 def _best_effort_key(subject: str) -> tuple[str, str, str]:
@@ -310,3 +362,348 @@ async def _wait_any(*events: asyncio.Event) -> None:
     finally:
         for w in waiters:
             w.cancel()
+
+
+# ---- the keyed consumer: messages mark keys dirty, a work queue runs one pass per key ----------
+
+Route = Callable[[Delivery], Iterable[subjects.ResourceKey]]
+"""The keys one message makes dirty (default: its subject's key); none → acked at once. May raise
+:class:`errors.PermanentError` to refuse the message (logged, terminated, no key is touched)."""
+KeyHandler = Callable[[subjects.ResourceKey, Sequence[Delivery]], Awaitable[None]]
+"""One pass over one key, given the deliveries routed to it since its last pass (oldest first; may
+be empty when the key was enqueued from outside); raises to fail (see :mod:`runtime.acks`)."""
+KeyGiveUp = Callable[[subjects.ResourceKey, str, str], Awaitable[None]]
+"""(key, reason, message): report the failure on that resource."""
+
+
+def subject_key(delivery: Delivery) -> Iterable[subjects.ResourceKey]:
+    return (delivery.subject.key,)
+
+
+@dataclass(eq=False)
+class _Held:
+    """A message this replica holds unacked until every key it routed to has passed after it."""
+
+    msg: messages.Message
+    delivery: Delivery
+    keys: set[subjects.ResourceKey]
+    beat_at: float
+    gave_up: bool = False
+
+
+class KeyedConsumer:
+    """Fetch what it can hold, route each message to keys, one pass per dirty key (docs/adr/100).
+
+    - A message is acked only once a pass over every key it routed to, started after it arrived,
+      has succeeded; until then it is held unacked, with ``in_progress()`` heartbeats, so a crash
+      (``kill -9``) redelivers it and a held message is not redelivered meanwhile.
+    - Many messages for one key while it is queued or running make one more pass, not many.
+    - Failures follow :mod:`runtime.acks` (docs/adr/101), with per-key backoff in the work queue.
+    - At most ``options.max_pending`` messages are held; the durable consumer's max_ack_pending is
+      that times ``options.replicas``, so replicas add capacity (docs/adr/102).
+    """
+
+    def __init__(
+        self,
+        bus: connection.Bus,
+        service: str,
+        options: ConsumerOptions,
+        handler: KeyHandler,
+        *,
+        route: Route | None = None,
+        on_give_up: KeyGiveUp | None = None,
+        metrics: RuntimeMetrics | None = None,
+    ) -> None:
+        self.bus, self.service, self.options, self.handler = bus, service, options, handler
+        self.route: Route = route or subject_key
+        self.on_give_up = on_give_up
+        self.metrics = metrics
+        self.queue: workqueue.WorkQueue[subjects.ResourceKey] = workqueue.WorkQueue(
+            workqueue.schedule(options.backoff_s)
+        )
+        self.ready = False
+        self._held: dict[int, _Held] = {}
+        self._waiting: dict[subjects.ResourceKey, list[_Held]] = {}
+        self._room = asyncio.Event()
+
+    @property
+    def held(self) -> int:
+        """Messages held unacked now."""
+        return len(self._held)
+
+    def enqueue(self, key: subjects.ResourceKey) -> None:
+        """Mark a key dirty from outside a message (a poller, a timer): nothing to ack."""
+        self.queue.add(subjects.ResourceKey(*key))
+        self._gauges()
+
+    async def run(self, stop: asyncio.Event, grace_s: float) -> None:
+        """Fetch and reconcile until ``stop``; then finish passes for at most ``grace_s`` and hand
+        every message still held back to the stream (nak) for another replica."""
+        opts = self.options
+        sub = await self.bus.pull(
+            opts.stream,
+            opts.durable,
+            opts.filter_subjects,
+            max_ack_pending=opts.max_ack_pending,
+            ack_wait_s=opts.ack_wait_s,
+        )
+        workers = [asyncio.create_task(self._work(), name=f"worker-{i}") for i in range(opts.concurrency)]
+        heartbeat = asyncio.create_task(self._heartbeats(), name="heartbeats")
+        self.ready = True
+        try:
+            await self._fetch(sub, stop)
+        finally:
+            self.ready = False
+            stuck = await self.queue.shut_down(grace_s)
+            if stuck:
+                log.warning(
+                    "passes did not finish within the grace period; handing their messages back",
+                    extra={"keys": sorted(str(k) for k in stuck)[:20]},
+                )
+            for worker in workers:
+                worker.cancel()
+            await asyncio.wait(workers, timeout=5)
+            heartbeat.cancel()
+            await asyncio.wait([heartbeat], timeout=5)
+            held = list(self._held.values())
+            self._held.clear()
+            self._waiting.clear()
+            await asyncio.gather(*(_settle(h.msg.nak) for h in held))
+            await sub.unsubscribe()
+            self._gauges()
+
+    # ---- fetching and routing -----------------------------------------------------------------
+
+    async def _fetch(self, sub: messages.PullSubscription, stop: asyncio.Event) -> None:
+        opts = self.options
+        failures = 0
+        while not stop.is_set():
+            room = opts.max_pending - len(self._held)
+            if room <= 0:  # fetch only what we can hold: wait for a message to be settled
+                self._room.clear()
+                await _wait_any(stop, self._room)
+                continue
+            try:
+                msgs = await sub.fetch(room, FETCH_WAIT_S)
+                failures = 0
+            except TimeoutError:
+                continue
+            except BusError as error:
+                # Connection trouble: nats-py reconnects by itself; wait a bounded, growing delay.
+                failures += 1
+                delay = opts.backoff_s[min(failures - 1, len(opts.backoff_s) - 1)]
+                log.warning("fetch failed; retrying", extra={"error": str(error), "delay_s": delay})
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                continue
+            for msg in msgs:
+                await self._receive(msg)
+            self._gauges()
+
+    async def _receive(self, msg: messages.Message) -> None:
+        meta = msg.metadata
+        again = self._held.get(meta.stream_sequence)
+        if again is not None:
+            again.msg = msg  # redelivered while held (a heartbeat was lost): settle the newest copy
+            return
+        try:
+            subject = subjects.parse(msg.subject)
+            event = envelope.decode(msg.data)
+        except (ValueError, msgspec.DecodeError, msgspec.ValidationError) as error:
+            await self._dead_now(msg, None, "undecodable", str(error))
+            return
+        delivery = Delivery(subject, event, meta.num_delivered, meta.stream_sequence)
+        if not self.options.accepts(event.type):
+            await self._dead_now(
+                msg, delivery, "unknown-type", f"this service does not handle events of type {event.type!r}"
+            )
+            return
+        try:
+            keys = list(dict.fromkeys(subjects.ResourceKey(*k) for k in self.route(delivery)))
+        except (msgspec.DecodeError, msgspec.ValidationError) as error:
+            await self._dead_now(msg, delivery, "undecodable", f"data does not match {event.type}: {error}")
+            return
+        except errors.PermanentError as error:
+            log.info("permanent failure", extra=_fields(delivery, reason=error.reason, error=error.message))
+            self._count("term")
+            await _settle(msg.term)
+            return
+        if not keys:
+            self._count("ack")
+            await _settle(msg.ack)
+            return
+        held = _Held(msg, delivery, set(keys), asyncio.get_running_loop().time())
+        self._held[meta.stream_sequence] = held
+        for key in keys:
+            self._waiting.setdefault(key, []).append(held)
+            self.queue.add(key)
+
+    async def _dead_now(self, msg: messages.Message, delivery: Delivery | None, reason: str, error: str) -> None:
+        self._count("dead")
+        if await dead_letter(self.bus, self.service, msg, delivery, reason=reason, error=error, metrics=self.metrics):
+            await _settle(msg.term)
+        else:
+            await _settle(lambda: msg.nak(self.options.backoff_s[-1]))
+
+    # ---- passes -------------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        while (key := await self.queue.get()) is not None:
+            try:
+                await self._pass(key)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A bug in the bookkeeping below must not end the worker (the handler's own errors
+                # are handled in _pass); the key's messages stay held and come back on restart.
+                log.exception("a pass failed outside its handler", extra={"key": str(key)})
+            finally:
+                self.queue.done(key)
+                self._gauges()
+
+    async def _pass(self, key: subjects.ResourceKey) -> None:
+        batch = self._waiting.pop(key, [])
+        deliveries = [h.delivery for h in batch]
+        # Deliveries before this one (a crash or a stop mid-pass) count as attempts too.
+        earlier = max((d.deliveries for d in deliveries), default=1) - 1
+        attempt = self.queue.num_requeues(key) + earlier + 1
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        if self.metrics is not None:
+            self.metrics.in_flight.inc()
+        error: Exception | None = None
+        try:
+            await self.handler(key, deliveries)
+        except asyncio.CancelledError:
+            self._waiting[key] = batch + self._waiting.get(key, [])
+            raise
+        except Exception as raised:
+            error = raised
+        finally:
+            if self.metrics is not None:
+                self.metrics.in_flight.dec()
+                self.metrics.handler_seconds.observe(loop.time() - started)
+        if error is None:
+            failpoints.hit("before-ack")
+        await self._settle_pass(key, batch, acks.verdict(error, attempt, self.options.max_deliveries), error, attempt)
+
+    async def _settle_pass(
+        self,
+        key: subjects.ResourceKey,
+        batch: list[_Held],
+        verdict: acks.Verdict,
+        error: Exception | None,
+        attempt: int,
+    ) -> None:
+        fields = {"resource": key.plural, "namespace": key.namespace, "object": key.name, "attempt": attempt}
+        if verdict.action is acks.Action.ACK:
+            self.queue.forget(key)
+            await self._resolve(key, batch, gave_up=False)
+            return
+        if verdict.action is acks.Action.RETRY:
+            assert error is not None
+            self._retry(key, batch, error, verdict.delay_s, fields)
+            return
+        if verdict.action is acks.Action.GIVE_UP:
+            log.info("permanent failure", extra={**fields, "reason": verdict.reason, "error": verdict.message})
+        else:
+            log.error("giving up on a resource", extra={**fields, "reason": verdict.reason, "error": verdict.message})
+            stored = [
+                await dead_letter(
+                    self.bus,
+                    self.service,
+                    held.msg,
+                    held.delivery,
+                    reason=verdict.dead_reason,
+                    error=verdict.message,
+                    metrics=self.metrics,
+                    deliveries=attempt,
+                )
+                for held in batch
+            ]
+            if not all(stored):
+                assert error is not None
+                self._retry(key, batch, error, None, fields)  # keep them until SUBSTRATUS_DEAD has a copy
+                return
+        if not await self._give_up(key, verdict.reason, verdict.message):
+            # The failure could not be reported (the bus is away?): keep the messages and try the
+            # key again later, with the key's growing backoff.
+            assert error is not None
+            self._retry(key, batch, error, None, fields)
+            return
+        self.queue.forget(key)
+        await self._resolve(key, batch, gave_up=True)
+
+    def _retry(
+        self,
+        key: subjects.ResourceKey,
+        batch: list[_Held],
+        error: Exception,
+        delay_s: float | None,
+        fields: dict[str, object],
+    ) -> None:
+        self._waiting[key] = batch + self._waiting.get(key, [])
+        delay = self.queue.add_rate_limited(key, delay_s)
+        expected = isinstance(error, errors.TemporaryError) or errors.is_retryable(error)
+        log.log(
+            logging.INFO if expected else logging.WARNING,
+            "will retry",
+            extra={**fields, "error": str(error), "delay_s": delay},
+            exc_info=None if expected else error,
+        )
+        if self.metrics is not None:
+            self.metrics.retries.labels("temporary" if isinstance(error, errors.TemporaryError) else "backoff").inc()
+
+    async def _resolve(self, key: subjects.ResourceKey, batch: list[_Held], *, gave_up: bool) -> None:
+        """The key is done with these messages; settle each one no other key still waits on."""
+        for held in batch:
+            held.keys.discard(key)
+            held.gave_up = held.gave_up or gave_up
+            if held.keys or self._held.get(held.delivery.stream_sequence) is not held:
+                continue
+            del self._held[held.delivery.stream_sequence]
+            self._count("term" if held.gave_up else "ack")
+            await _settle(held.msg.term if held.gave_up else held.msg.ack)
+        self._room.set()
+
+    async def _give_up(self, key: subjects.ResourceKey, reason: str, message: str) -> bool:
+        if self.metrics is not None:
+            self.metrics.give_ups.labels(reason).inc()
+        if self.on_give_up is None:
+            return True
+        try:
+            await self.on_give_up(key, reason, message)
+        except Exception as error:
+            log.warning(
+                "could not report the failure on the resource",
+                extra={"resource": key.plural, "namespace": key.namespace, "object": key.name, "error": str(error)},
+            )
+            return False
+        return True
+
+    # ---- heartbeats and metrics ---------------------------------------------------------------
+
+    async def _heartbeats(self) -> None:
+        """Every held message says ``in_progress`` well within ``ack_wait``, queued or running."""
+        interval = max(self.options.ack_wait_s / 3, 0.1)
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(interval / 2)
+            now = loop.time()
+            due = [h for h in self._held.values() if now - h.beat_at >= interval]
+            for held in due:
+                held.beat_at = now
+            results = await asyncio.gather(*(h.msg.in_progress() for h in due), return_exceptions=True)
+            failed = [r for r in results if isinstance(r, BaseException)]
+            if failed:
+                log.warning("heartbeats failed", extra={"failed": len(failed), "error": str(failed[0])})
+
+    def _count(self, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.handled.labels(outcome).inc()
+        self._room.set()
+
+    def _gauges(self) -> None:
+        if self.metrics is not None:
+            self.metrics.queue_depth.set(len(self.queue))
+            self.metrics.held.set(len(self._held))

@@ -113,11 +113,12 @@ class WorkQueue(Generic[K]):
             pending[1].cancel()
         self._timers[key] = (when, loop.call_at(when, self._fire, key))
 
-    def add_rate_limited(self, key: K) -> float:
-        """Add after the key's next backoff delay; returns that delay."""
+    def add_rate_limited(self, key: K, delay_s: float | None = None) -> float:
+        """Count a failure of the key and add it after its next backoff delay (or after ``delay_s``,
+        when the failure said how long to wait); returns the delay."""
         failures = self._failures.get(key, 0) + 1
         self._failures[key] = failures
-        delay = self._backoff(failures)
+        delay = self._backoff(failures) if delay_s is None else delay_s
         self.add_after(key, delay)
         return delay
 
