@@ -9,10 +9,13 @@ resource as read from the API. What to build, the image name and the Kaniko Job 
 - ``local``: buildah builds on this machine inside the handler (the runtime heartbeats the
   message); ``Built=False/JobNotComplete`` is reported before it starts.
 
-A finished build is recorded in the ``Built`` message (``[build <hash>]``), so a build runs again
-only when ``spec.build`` changes — never on a resync, a restart, or a deleted Job. On success the
-report carries ``image``, which the status writer sets as ``spec.image``; the generation that
-bumps is reported ``Built=True`` again from the record.
+A build runs once per build identity (the resource's uid and the hash of ``spec.build``,
+docs/adr/106): a finished build is remembered in this process and recorded in the ``Built``
+message (``[build <hash>]``), so it runs again only when ``spec.build`` changes — never on a
+resync, a restart, a deleted Job, or events that arrive before its report is written. On success
+the report carries ``image`` (which the status writer sets as ``spec.image``) with
+``Built=False/JobNotComplete`` "pushed …"; ``Built=True`` is reported from the generation whose
+``spec.image`` is the built image, so it is never seen at an older generation.
 """
 
 from __future__ import annotations
@@ -57,6 +60,8 @@ class Builder:
     ) -> None:
         self.kube, self.settings, self.executor, self.progress = kube, settings, executor, progress
         self.jobs_created = 0
+        self._finished: dict[tuple[str, str], tuple[bool, str]] = {}
+        """(uid, build hash) → (ok, message) of builds finished in this process."""
 
     async def reconcile(self, obj: Object) -> manager.Outcome:
         try:
@@ -65,9 +70,17 @@ class Builder:
             raise errors.PermanentError(str(error), reason=Reason.INVALID) from None
         if plan is None:
             return manager.Outcome(())
-        if self.executor is not None:
-            return await self._build_locally(obj, plan)
-        return await self._build_in_job(obj, plan)
+        identity = (str(obj["metadata"].get("uid")), plan.build_hash)
+        done = self._finished.get(identity) or builds.recorded(obj, plan)
+        if done is None:
+            outcome = await (
+                self._build_locally(obj, plan) if self.executor is not None else self._build_in_job(obj, plan)
+            )
+            done = _finished(outcome)
+            if done is None:
+                return outcome
+        self._finished[identity] = done
+        return _recorded(obj, plan, done)
 
     # ---- the Job executor ----------------------------------------------------------------------
 
@@ -77,9 +90,6 @@ class Builder:
             raise errors.TemporaryError(f"waiting for the previous Job {plan.job_name} to be deleted", delay_s=1.0)
         if job is not None and (job["metadata"].get("annotations") or {}).get(builds.BUILD_HASH) == plan.build_hash:
             return await self._from_job(plan, job)
-        done = builds.recorded(obj, plan)
-        if done is not None:
-            return _recorded(plan, done)
         waiting = builds.upload_waiting(obj, plan)
         if waiting is not None:
             return manager.Outcome([built(False, Reason.AWAITING_UPLOAD, waiting)])
@@ -90,7 +100,10 @@ class Builder:
         if job is not None:
             # Another build: the Job template is immutable, so the old build's Job is replaced.
             log.info("build changed; replacing the Job", extra=_fields(plan))
-            await self.kube.delete(kinds.JOB, plan.namespace, plan.job_name, propagation="Background")
+            # Only the Job read above (uid precondition): another replica's new Job is never deleted.
+            await self.kube.delete(
+                kinds.JOB, plan.namespace, plan.job_name, propagation="Background", uid=job["metadata"].get("uid")
+            )
             if await self.kube.get(kinds.JOB, plan.namespace, plan.job_name) is not None:
                 raise errors.TemporaryError(f"waiting for the previous Job {plan.job_name} to be deleted", delay_s=1.0)
         await self.kube.apply(builds.service_account(plan.namespace), FIELD_MANAGER)
@@ -123,9 +136,6 @@ class Builder:
 
     async def _build_locally(self, obj: Object, plan: builds.Plan) -> manager.Outcome:
         assert self.executor is not None
-        done = builds.recorded(obj, plan)
-        if done is not None:
-            return _recorded(plan, done)
         waiting = builds.upload_waiting(obj, plan)
         if waiting is not None:
             return manager.Outcome([built(False, Reason.AWAITING_UPLOAD, waiting)])
@@ -149,12 +159,23 @@ class Builder:
         return manager.Outcome([built(False, Reason.JOB_FAILED, message)])
 
 
-def _recorded(plan: builds.Plan, done: tuple[bool, str]) -> manager.Outcome:
-    """The finished build the ``Built`` condition records, reported again (e.g. at a new generation)."""
+def _finished(outcome: manager.Outcome) -> tuple[bool, str] | None:
+    """(ok, message) when the outcome is a finished build; None while it waits or runs."""
+    for c in outcome.conditions:
+        if c.type == ConditionType.BUILT and c.reason in (Reason.JOB_COMPLETE, Reason.JOB_FAILED):
+            return c.reason == Reason.JOB_COMPLETE, c.message
+    return None
+
+
+def _recorded(obj: Object, plan: builds.Plan, done: tuple[bool, str]) -> manager.Outcome:
+    """A finished build's outcome at this generation: ``Built=True`` only once ``spec.image`` is its
+    image; before that "pushed" and the image, which the status writer sets (a new generation)."""
     ok, message = done
-    if ok:
+    if not ok:
+        return manager.Outcome([built(False, Reason.JOB_FAILED, message)])
+    if (obj.get("spec") or {}).get("image") == plan.image:
         return manager.Outcome([built(True, Reason.JOB_COMPLETE, message)], image=plan.image)
-    return manager.Outcome([built(False, Reason.JOB_FAILED, message)])
+    return manager.Outcome([built(False, Reason.JOB_NOT_COMPLETE, builds.pushed_message(plan))], image=plan.image)
 
 
 def _job_running(plan: builds.Plan) -> str:

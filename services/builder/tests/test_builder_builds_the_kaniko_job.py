@@ -153,9 +153,14 @@ def test_a_finished_build_is_recorded_in_the_built_message() -> None:
     assert plan is not None
     done = {"type": "Built", "status": "True", "reason": "JobComplete", "message": builds.built_message(plan)}
     obj["status"] = {"conditions": [done]}
-    assert builds.recorded(obj, plan) is None  # spec.image is not this build's image yet
-    obj["spec"]["image"] = plan.image
     assert builds.recorded(obj, plan) == (True, done["message"])
+    # Pushed, spec.image not set yet: still this build's success, never a reason to build again.
+    pushed = {"type": "Built", "status": "False", "reason": "JobNotComplete", "message": builds.pushed_message(plan)}
+    obj["status"] = {"conditions": [pushed]}
+    assert builds.recorded(obj, plan) == (True, builds.built_message(plan))
+    running = builds.running_message(plan, "in Job opt-model-bld")
+    obj["status"] = {"conditions": [{**pushed, "message": running}]}
+    assert builds.recorded(obj, plan) is None
     failed = builds.failed_message(plan, "build Job opt-model-bld failed")
     obj["status"] = {"conditions": [{"type": "Built", "status": "False", "reason": "JobFailed", "message": failed}]}
     assert builds.recorded(obj, plan) == (False, failed)

@@ -198,14 +198,20 @@ def built_message(plan: Plan) -> str:
     return f"built {plan.image} from {plan.source} {plan.marker}"
 
 
+def pushed_message(plan: Plan) -> str:
+    """After a successful build, until ``spec.image`` is its image (docs/adr/106): ``Built=True``
+    is reported only at the generation that carries the image, never at the one before it."""
+    return f"pushed {plan.image} from {plan.source}; spec.image is set next {plan.marker}"
+
+
 def failed_message(plan: Plan, why: str) -> str:
     return f"{why}; change spec.build to build again {plan.marker}"
 
 
 def recorded(obj: Object, plan: Plan) -> tuple[bool, str] | None:
     """What the ``Built`` condition already says about this very build, when it finished:
-    ``(True, message)`` once built (and ``spec.image`` is its image), ``(False, message)`` once
-    failed; None when it has not finished (or another build is recorded)."""
+    ``(True, message)`` once built (pushed, whether or not ``spec.image`` is set yet),
+    ``(False, message)`` once failed; None when it has not finished (or another build is recorded)."""
     status = obj.get("status") or {}
     built = next((c for c in status.get("conditions") or [] if c.get("type") == ConditionType.BUILT), None)
     if built is None:
@@ -215,9 +221,9 @@ def recorded(obj: Object, plan: Plan) -> tuple[bool, str] | None:
     if found is None or found.group("hash") != plan.build_hash:
         return None
     if built.get("status") == "True" and built.get("reason") == Reason.JOB_COMPLETE:
-        if (obj.get("spec") or {}).get("image") == plan.image:
-            return True, message
-        return None
+        return True, message
+    if built.get("reason") == Reason.JOB_NOT_COMPLETE and message == pushed_message(plan):
+        return True, built_message(plan)
     if built.get("status") == "False" and built.get("reason") == Reason.JOB_FAILED:
         return False, message
     return None
