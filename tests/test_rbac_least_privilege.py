@@ -32,7 +32,7 @@ ALLOWED: dict[str, list[tuple[str, str]]] = {
         *(("get", _sub(k)) for k in KINDS),
         *(("patch", _sub(k)) for k in KINDS),  # spec.image after a build, under substratus-builder
         *(("patch", _sub(k) + "/status") for k in KINDS),
-        *((verb, "events.events.k8s.io") for verb in ("create", "get", "patch")),  # Events of transitions
+        *((verb, "events.events.k8s.io") for verb in ("create", "patch")),  # Events of transitions
     ],
     "builder": [
         *(("get", _sub(k)) for k in KINDS),
@@ -107,6 +107,7 @@ FORBIDDEN: dict[str, list[tuple[str, str]]] = {
         ("patch", "configmaps"),
         ("update", _sub("models") + "/status"),
         ("delete", "events.events.k8s.io"),
+        ("list", "events.events.k8s.io"),
         ("create", "events"),  # the core group's Events: only events.k8s.io is granted
     ],
     "builder": [

@@ -1,17 +1,26 @@
 """Run the status writer: `python -m substratus_status_writer`.
 
-The only writer of Substratus resources: consumes SUBSTRATUS_STATUS and applies each report.
+The only writer of Substratus resources: consumes SUBSTRATUS_STATUS on the keyed consumer, so the
+reports queued for one resource become one apply per reporting service (docs/adr/103).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from substratus_common.bus import connection
 from substratus_common.events import envelope, payloads, streams, subjects
 from substratus_common.kube import client
 from substratus_common.runtime import consumer, service
 from substratus_status_writer import writer
+
+
+def route(delivery: consumer.Delivery) -> Iterable[subjects.ResourceKey]:
+    """Each report on its own: one that does not decode goes to SUBSTRATUS_DEAD, one that disagrees
+    with its subject is refused (PermanentError), before it can join the resource's queue."""
+    report = payloads.decode_data(delivery.event, payloads.StatusReport)
+    writer.check_origin(report, delivery.subject)
+    return (delivery.subject.key,)
 
 
 async def setup(ctx: service.Context) -> Mapping[str, service.RootTask]:
@@ -21,23 +30,19 @@ async def setup(ctx: service.Context) -> Mapping[str, service.RootTask]:
     kube = await client.connect()
     ctx.resources.push_async_callback(kube.close)
     apply = writer.Writer(kube, ctx.metrics)
+    ctx.resources.push_async_callback(apply.events.aclose)  # flush queued Kubernetes Events, bounded
 
-    async def handle(delivery: consumer.Delivery) -> None:
-        report = payloads.decode_data(delivery.event, payloads.StatusReport)
-        writer.check_origin(report, delivery.subject)
-        await apply.apply(report)
+    async def handle(key: subjects.ResourceKey, deliveries: Sequence[consumer.Delivery]) -> None:
+        await apply.apply_all([payloads.decode_data(d.event, payloads.StatusReport) for d in deliveries])
 
-    options = consumer.ConsumerOptions(
+    options = consumer.options(
+        settings,
         stream=streams.STATUS,
         durable="status-writer",
         filter_subjects=[f"{subjects.PREFIX}.{subjects.STATUS}.>"],
-        concurrency=settings.consumer_concurrency,
-        ack_wait_s=settings.ack_wait_s,
-        max_deliveries=settings.max_deliveries,
-        backoff_s=settings.retry_backoff_s,
         accepts=lambda event_type: event_type == envelope.STATUS_TYPE,
     )
-    runner = consumer.Consumer(bus, settings.service, options, handle, metrics=ctx.metrics)
+    runner = consumer.KeyedConsumer(bus, settings.service, options, handle, route=route, metrics=ctx.metrics)
     ctx.add_readiness_check("consuming", lambda: runner.ready)
 
     async def consume(ctx: service.Context) -> None:

@@ -7,8 +7,9 @@ The status writer sees every transition: it compares the conditions before and a
   reason and message (``reason``, ``note``), and is a ``Warning`` for a failure;
 - a repeat of the same (resource, action, reason, type) increments the first Event's
   ``series.count`` and ``lastObservedTime`` instead of making a new object; the first note stays
-  (the API keeps it immutable). Names are deterministic (``<name>.<hash of that key>``), so a
-  restarted or second status writer counts on the same Event (create answers AlreadyExists);
+  (the API keeps it immutable). Series live in memory, as client-go's do: after a restart a
+  repeat starts a new Event. Names are ``<name>.<first time, hex nanoseconds>`` (client-go's):
+  ``kubectl describe`` lists new-style Events in name order, which is then the order they began;
 - writes are rate-limited per resource (a token bucket, like client-go's spam filter) and queued
   in a bounded queue; past either bound an Event is dropped.
 
@@ -22,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import hashlib
 import logging
 import os
 import socket
@@ -69,8 +69,9 @@ class Transition:
 
     @property
     def name(self) -> str:
-        digest = hashlib.sha256("\x00".join(self.key).encode()).hexdigest()[:16]
-        return f"{self.regarding['name']}.{digest}"
+        """The Event's name when it begins a series: names sort in the order Events began."""
+        nanos = int(self.at.timestamp()) * 1_000_000_000 + self.at.microsecond * 1000
+        return f"{self.regarding['name']}.{nanos:x}"
 
 
 def _conditions(obj: Object | None) -> dict[str, Object]:
@@ -181,7 +182,8 @@ class Recorder:
             registry=registry,
         )
         self._queue: asyncio.Queue[Transition] = asyncio.Queue(maxsize=self.limits.queue)
-        self._series: OrderedDict[tuple[str, str, str, str], int] = OrderedDict()
+        self._series: OrderedDict[tuple[str, str, str, str], tuple[str, int]] = OrderedDict()
+        """Series key → (Event name, count so far)."""
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
         self._worker: asyncio.Task[None] | None = None
 
@@ -243,32 +245,28 @@ class Recorder:
         if not self._allowed(transition):
             self._count("dropped", transition, "over the per-resource rate limit")
             return
-        namespace = str(transition.regarding.get("namespace"))
-        count = self._series.get(transition.key)
-        if count is None:
-            try:
-                await self.kube.create(self._body(transition))
-                self._remember(transition, 1)
-                self.outcomes.labels("created").inc()
-                return
-            except errors.Conflict:  # AlreadyExists: an earlier run (or replica) began this series
-                existing = await self.kube.get(EVENT, namespace, transition.name) or {}
-                count = int((existing.get("series") or {}).get("count") or 1)
+        known = self._series.get(transition.key)
+        if known is None:
+            await self._create(transition)
+            return
+        name, count = known
         series = {"count": count + 1, "lastObservedTime": micro_time(transition.at)}
         try:
-            await self.kube.patch(EVENT, namespace, transition.name, {"series": series})
+            await self.kube.patch(EVENT, str(transition.regarding.get("namespace")), name, {"series": series})
         except errors.NotFound:  # expired (the API server's event TTL): a new series
-            self._series.pop(transition.key, None)
-            await self.kube.create(self._body(transition))
-            self._remember(transition, 1)
-            self.outcomes.labels("created").inc()
+            await self._create(transition)
             return
-        self._remember(transition, count + 1)
+        self._remember(transition.key, name, count + 1)
         self.outcomes.labels("counted").inc()
 
-    def _remember(self, transition: Transition, count: int) -> None:
-        self._series[transition.key] = count
-        self._series.move_to_end(transition.key)
+    async def _create(self, transition: Transition) -> None:
+        await self.kube.create(self._body(transition))
+        self._remember(transition.key, transition.name, 1)
+        self.outcomes.labels("created").inc()
+
+    def _remember(self, key: tuple[str, str, str, str], name: str, count: int) -> None:
+        self._series[key] = (name, count)
+        self._series.move_to_end(key)
         while len(self._series) > self.limits.remembered:
             self._series.popitem(last=False)
 

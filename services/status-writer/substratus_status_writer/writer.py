@@ -1,14 +1,19 @@
-"""Apply one status report: the service's conditions under its own field manager, then ready.
+"""Apply status reports: each service's conditions under its own field manager, then ready.
 
 Reads the resource, drops a report about another incarnation (uid) or an older generation than
-what is written, applies only what changes, and sets ``spec.image`` after a build.
+what is written, applies only what changes, and sets ``spec.image`` after a build. Reports queued
+for one resource coalesce (:func:`newest_per_service`): per reporting service only the newest is
+applied, since each report carries that service's whole view (docs/adr/103).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from typing import Any
+
+from prometheus_client import Counter
 
 from substratus_common import errors
 from substratus_common.api import resources
@@ -31,6 +36,25 @@ class Writer:
         self.writes = 0
         self.stale = 0
         self.events = events.Recorder(kube, metrics)  # Kubernetes Events of transitions (events.py)
+        registry = metrics.registry if metrics is not None else None
+        self.reports = Counter(
+            "substratus_status_reports",
+            "Status reports by outcome: applied (written or already true), stale (older than what is"
+            " written, or about another incarnation) or superseded (a newer report from the same service"
+            " was queued for the same resource).",
+            ["outcome"],
+            registry=registry,
+        )
+
+    async def apply_all(self, reports: Sequence[payloads.StatusReport]) -> None:
+        """Apply the reports queued for one resource (oldest first): per service, only the newest."""
+        newest = newest_per_service(reports)
+        superseded = len(reports) - len(newest)
+        if superseded:
+            self.reports.labels("superseded").inc(superseded)
+            log.info("coalesced reports", extra={**_fields(newest[-1]), "superseded": superseded})
+        for report in newest:
+            await self.apply(report)
 
     async def apply(self, report: payloads.StatusReport) -> None:
         rt = _TYPES.get(report.kind)
@@ -38,6 +62,7 @@ class Writer:
             raise errors.PermanentError(f"status report for unknown kind {report.kind!r}", reason="Invalid")
         current = await self.kube.get(rt, report.namespace, report.name)
         if current is None or current.get("metadata", {}).get("uid") != report.uid:
+            self.reports.labels("stale").inc()
             return  # deleted, or a report about an earlier object of the same name
         before = current
         extra: dict[str, Any] = {}
@@ -49,6 +74,7 @@ class Writer:
         body = patches.status_body(current, reported, report.generation, extra, dt.datetime.now(dt.UTC))
         if body is None:
             self.stale += 1
+            self.reports.labels("stale").inc()
             log.info("dropped a stale report", extra=_fields(report))
             return
         body = patches.with_readiness(current, body)
@@ -64,7 +90,26 @@ class Writer:
         if ready is not None:
             current = await self.kube.apply_status(ready, patches.STATUS_WRITER_MANAGER)
             self.writes += 1
+        self.reports.labels("applied").inc()
         self.events.observe(before, current)  # queues only: never fails or delays the write
+
+
+def newest_per_service(reports: Sequence[payloads.StatusReport]) -> list[payloads.StatusReport]:
+    """Per reporting service, the report to apply out of several queued ones (in stream order).
+
+    The newest is the latest about the incarnation (uid) the service reported on last, at its
+    highest generation: a late report about an older generation never beats a newer one, and a
+    report about a deleted-and-recreated object never beats one about the new object.
+    """
+    chosen: dict[str, tuple[int, payloads.StatusReport]] = {}
+    last_uid = {r.service: r.uid for r in reports}
+    for index, report in enumerate(reports):
+        if report.uid != last_uid[report.service]:
+            continue
+        kept = chosen.get(report.service)
+        if kept is None or report.generation >= kept[1].generation:
+            chosen[report.service] = (index, report)
+    return [report for _, report in sorted(chosen.values(), key=lambda item: item[0])]
 
 
 def check_origin(report: payloads.StatusReport, subject: subjects.Subject) -> None:
