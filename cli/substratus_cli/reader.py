@@ -4,7 +4,8 @@ Each stream gets one ordered push consumer (in memory, no acks; the client recre
 next sequence after a gap, and the server drops it once this process is gone), starting at a
 time (``opt_start_time``) or at the beginning. Replay merges the three streams by the time each
 message was stored and stops once every stream is caught up; following then prints each new
-message as it arrives. nats-py errors are translated here, once, into ``bus.errors``.
+message as it arrives. The consumers are the bus's own ``OrderedSubscription``s: nats-py stays
+inside ``substratus_common.bus``.
 """
 
 from __future__ import annotations
@@ -13,27 +14,20 @@ import asyncio
 import datetime as dt
 import heapq
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
 
-import nats.errors
-import nats.js.errors
-from nats.aio.msg import Msg
-from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-
 from substratus_cli.render import Stored
-from substratus_common.bus import connection
-from substratus_common.bus.errors import BusError
+from substratus_common.bus import connection, messages
+from substratus_common.bus.errors import BusError, StreamNotFound
 
 CATCH_UP_POLL_S = 0.3
 """While replaying: how long to wait for the next message before asking the server whether more is due."""
 
 
-def _stored(stream: str, msg: Msg) -> Stored:
+def _stored(stream: str, msg: messages.Message) -> Stored:
     meta = msg.metadata
     return Stored(
-        stream=stream, subject=msg.subject, sequence=int(meta.sequence.stream), stored_at=meta.timestamp, data=msg.data
+        stream=stream, subject=msg.subject, sequence=meta.stream_sequence, stored_at=meta.timestamp, data=msg.data
     )
 
 
@@ -42,22 +36,16 @@ class _Source:
     """One stream's consumer, with the stream's last sequence when replay began."""
 
     stream: str
-    sub: JetStreamContext.PushSubscription
+    sub: messages.OrderedSubscription
     last_seq: int
     newer: list[Stored] = field(default_factory=list)
     """Messages stored after replay began, met while catching up: printed only when following."""
 
 
-async def _subscribe(js: JetStreamContext, stream: str, filters: Sequence[str], start: dt.datetime | None) -> _Source:
+async def _subscribe(bus: connection.Bus, stream: str, filters: Sequence[str], start: dt.datetime | None) -> _Source:
     # The stream's end first: whatever is stored after this is "new", however fast it arrives.
-    last_seq = int((await js.stream_info(stream)).state.last_seq)
-    config = ConsumerConfig(
-        deliver_policy=DeliverPolicy.BY_START_TIME if start else DeliverPolicy.ALL,
-        opt_start_time=start,
-        ack_policy=AckPolicy.NONE,
-        filter_subjects=list(filters) if len(filters) > 1 else None,
-    )
-    sub = await js.subscribe(filters[0], stream=stream, config=config, ordered_consumer=True)
+    last_seq = await bus.last_sequence(stream)
+    sub = await bus.ordered(stream, filters, start_time=start)
     return _Source(stream, sub, last_seq)
 
 
@@ -66,16 +54,15 @@ async def _catch_up(source: _Source) -> AsyncIterator[Stored]:
     received = 0
 
     async def caught_up() -> bool:
-        info = await source.sub.consumer_info()
-        delivered = info.delivered.consumer_seq if info.delivered else 0
-        return not info.num_pending and (delivered or 0) <= received
+        progress = await source.sub.progress()
+        return not progress.num_pending and progress.delivered <= received
 
     if source.last_seq == 0 or await caught_up():
         return
     while True:
         try:
-            msg = await source.sub.next_msg(timeout=CATCH_UP_POLL_S)
-        except nats.errors.TimeoutError:
+            msg = await source.sub.next(CATCH_UP_POLL_S)
+        except TimeoutError:
             if await caught_up():
                 return
             continue
@@ -110,11 +97,11 @@ async def _tail(sources: Sequence[_Source]) -> AsyncIterator[Stored]:
     """Every new message of any stream, as it arrives; ends only when cancelled or the bus fails."""
     queue: asyncio.Queue[Stored | BaseException] = asyncio.Queue(maxsize=1024)
 
-    async def pump(stream: str, sub: JetStreamContext.PushSubscription) -> None:
+    async def pump(stream: str, sub: messages.OrderedSubscription) -> None:
         try:
             while True:
-                await queue.put(_stored(stream, await sub.next_msg(timeout=None)))
-        except (nats.errors.Error, TimeoutError) as error:
+                await queue.put(_stored(stream, await sub.next(None)))
+        except (BusError, TimeoutError) as error:
             await queue.put(error)
 
     for newer in sorted((m for source in sources for m in source.newer), key=lambda m: m.stored_at):
@@ -150,17 +137,16 @@ async def read(
     try:
         for stream, subject_filters in filters.items():
             try:
-                sources.append(await _subscribe(bus.js, stream, subject_filters, start))
-            except nats.js.errors.NotFoundError:
+                sources.append(await _subscribe(bus, stream, subject_filters, start))
+            except StreamNotFound:
                 warn(f"stream {stream} does not exist (nothing has been published to it yet)")
         async for item in _merged([_catch_up(source) for source in sources]):
             yield item
         if follow:
             async for item in _tail(sources):
                 yield item
-    except (nats.errors.Error, TimeoutError) as error:
+    except TimeoutError as error:
         raise BusError(f"reading the streams failed: {error!r}") from error
     finally:
         for source in sources:
-            with suppress(nats.errors.Error, TimeoutError):
-                await source.sub.unsubscribe()
+            await source.sub.unsubscribe()
