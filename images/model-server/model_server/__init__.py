@@ -1,0 +1,1 @@
+"""The model-server reference image: OpenAI-compatible completions from /content/model."""

@@ -1,0 +1,1 @@
+"""The model-trainer reference image: fine-tune /content/model on /content/data."""
