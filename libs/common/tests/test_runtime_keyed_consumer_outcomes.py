@@ -8,6 +8,7 @@ SUBSTRATUS_DEAD and ReconcileFailed; undecodable or unknown type → SUBSTRATUS_
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import msgspec
@@ -84,8 +85,6 @@ async def test_a_temporary_error_makes_another_pass_after_its_delay(nats_bus: co
     passes: list[float] = []
 
     async def handler(key: Key, deliveries: Sequence[consumer.Delivery]) -> None:
-        import asyncio
-
         passes.append(asyncio.get_running_loop().time())
         if len(passes) < 2:
             raise errors.TemporaryError("not yet", delay_s=0.3)
@@ -177,3 +176,24 @@ async def test_a_failure_is_reported_on_the_key_that_failed_not_on_the_messages_
         await until(lambda: h.gave_up, "the failure report")
         assert await h.settled() == 0
     assert [(k, reason) for k, reason, _ in h.gave_up] == [(h.key("dependent"), "Invalid")]
+
+
+async def test_events_about_a_key_that_backs_off_wait_for_its_delay(nats_bus: connection.Bus) -> None:
+    passes: list[int] = []
+
+    async def handler(key: Key, deliveries: Sequence[consumer.Delivery]) -> None:
+        passes.append(len(deliveries))
+        if len(passes) == 1:
+            raise RuntimeError("the API server answered 503")
+
+    async with Harness(nats_bus, handler, backoff_s=(2.0,)) as h:
+        await h.publish("busy")
+        await until(lambda: passes, "the failing pass")
+        for _ in range(5):
+            await h.publish("busy")
+        await until(lambda: h.consumer.held == 6, "five more held")
+        await until(lambda: len(passes) == 2, "the pass after the delay")
+        assert await h.settled() == 0
+    # Had the burst bypassed the backoff, a pass would have run at its first event, with fewer.
+    assert passes == [1, 6], "one retry, after the delay, with the failed message and the five new ones"
+    assert h.gave_up == []

@@ -39,8 +39,10 @@ async def test_a_rate_limited_key_is_handed_out_after_its_delay_not_before() -> 
     delay = queue.add_rate_limited("a")
     assert len(queue) == 0
     assert queue.delayed == 1
+    assert queue.is_delayed("a")
     assert await asyncio.wait_for(queue.get(), 5) == "a"
     assert loop.time() - started >= delay
+    assert not queue.is_delayed("a")
     queue.done("a")
 
 

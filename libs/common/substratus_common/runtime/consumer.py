@@ -432,7 +432,8 @@ class KeyedConsumer:
         return len(self._held)
 
     def enqueue(self, key: subjects.ResourceKey) -> None:
-        """Mark a key dirty from outside a message (a poller, a timer): nothing to ack."""
+        """Mark a key dirty from outside a message (a poller, a timer): nothing to ack. Unlike a
+        message, this runs a pass now even while the key backs off."""
         self.queue.add(subjects.ResourceKey(*key))
         self._gauges()
 
@@ -536,7 +537,11 @@ class KeyedConsumer:
         self._held[meta.stream_sequence] = held
         for key in keys:
             self._waiting.setdefault(key, []).append(held)
-            self.queue.add(key)
+            # A key backing off after a failure keeps its delay: a burst of events about it must not
+            # turn into a burst of failing passes (and a quick ReconcileFailed). The timer's pass
+            # takes these messages too.
+            if not self.queue.is_delayed(key):
+                self.queue.add(key)
 
     async def _dead_now(self, msg: messages.Message, delivery: Delivery | None, reason: str, error: str) -> None:
         self._count("dead")

@@ -83,6 +83,10 @@ class WorkQueue(Generic[K]):
     def is_dirty(self, key: K) -> bool:
         return key in self._dirty
 
+    def is_delayed(self, key: K) -> bool:
+        """Whether the key waits for a timer (its backoff or an ``add_after``)."""
+        return key in self._timers
+
     def num_requeues(self, key: K) -> int:
         """Failures recorded by ``add_rate_limited`` since the key's last ``forget``."""
         return self._failures.get(key, 0)
