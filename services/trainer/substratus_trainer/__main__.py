@@ -6,42 +6,18 @@ image and its dependencies are ready, and reports ``Complete`` and the artifacts
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from substratus_common.api.types import ConditionType
-from substratus_common.runtime import manager, manager_service, service
+from substratus_common.runtime import reconciler
 from substratus_common.workloads import gpu_table_file
 from substratus_trainer import trainer
 
-SPEC = manager.Spec(
-    durable="trainer",
-    owned=("models", "datasets"),
-    child_kinds=("job",),
-    depends_on=("models", "datasets"),
-    condition=ConditionType.COMPLETE,
-)
 
-
-async def setup(ctx: service.Context) -> Mapping[str, service.RootTask]:
-    settings = ctx.settings
-    table = gpu_table_file.TableFile(settings.gpu_types_file)
-    bus, kube = await manager_service.connect(ctx)
-    work = trainer.Trainer(kube, settings, table)
-    loop = manager.Manager(
-        bus,
-        kube,
-        settings,
-        SPEC,
-        work.reconcile,
-        dependencies=work.dependencies,
-        baseline=work.baseline,
-        metrics=ctx.metrics,
-    )
-    return await manager_service.root_tasks(ctx, loop)
+def make(runtime: reconciler.Runtime) -> trainer.Trainer:
+    table = gpu_table_file.TableFile(runtime.settings.gpu_types_file)
+    return trainer.Trainer(runtime.kube, runtime.settings, table, runtime.view)
 
 
 def main() -> None:
-    service.main("trainer", setup)
+    reconciler.main("trainer", make)
 
 
 if __name__ == "__main__":

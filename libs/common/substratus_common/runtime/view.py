@@ -1,8 +1,15 @@
-"""A service's local view of resources, rebuilt from SUBSTRATUS_CHANGES and kept current from it.
+"""A service's local view of resources and their children, rebuilt from SUBSTRATUS_CHANGES.
 
-Every replica follows all resource-level change subjects of the kinds it cares about (last
-message per subject first, then live), so a dependency turning ready finds its dependents without
-listing the API, whichever replica handles the event.
+Every replica follows the change subjects of the kinds it cares about (last message per subject
+first, then live): the resources it owns and depends on, and the children (Jobs, Deployments,
+Pods) of the ones it owns. The events carry the objects, so a reconcile reads the resource, its
+children and its dependencies here instead of from the API (docs/adr/105), and a dependency
+turning ready finds its dependents without listing the API, whichever replica handles the event.
+
+The view is at least as new as what a pass was given: the runtime folds each delivery into it
+before the pass (:meth:`View.fold`); an older version arriving late never replaces a newer one.
+An object cut down to its identity (too large for the bus) has no ``spec``: :meth:`View.trusted`
+says so, and the reader fetches it from the API.
 """
 
 from __future__ import annotations
@@ -10,105 +17,159 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
-import nats.errors
-from nats.aio.msg import Msg
-from nats.js.api import DeliverPolicy
 
-from substratus_common.bus import connection
+from substratus_common.bus import connection, messages
 from substratus_common.bus.errors import BusError
 from substratus_common.events import envelope, payloads, streams, subjects
+from substratus_common.events.subjects import ResourceKey
 
 log = logging.getLogger(__name__)
 
-Key = tuple[str, str, str]  # plural, namespace, name
 Object = dict[str, Any]
+ChildKey = tuple[str, str]  # child kind (lowercase, as in subjects), child name
 
 
 class View:
-    def __init__(self, plurals: Iterable[str]) -> None:
-        self.plurals = tuple(plurals)
-        self.objects: dict[Key, Object] = {}
+    def __init__(self, plurals: Iterable[str], child_kinds: Mapping[str, Sequence[str]] | None = None) -> None:
+        self.plurals = tuple(dict.fromkeys(plurals))
+        self.child_kinds = {p: tuple(k) for p, k in (child_kinds or {}).items() if k}
+        self.objects: dict[ResourceKey, Object] = {}
+        self.children: dict[ResourceKey, dict[ChildKey, Object]] = {}
         self.loaded = asyncio.Event()
-        self._subs: list[Any] = []
-        self._pending: dict[str, int] = {}
+        self.on_fold: Callable[[ResourceKey, Object | None], None] | None = None
+        """Called after a resource (not a child) was folded, with what the view now holds."""
+        self._sub: messages.OrderedSubscription | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    def follows(self, plurals: Iterable[str], child_kinds: Mapping[str, Sequence[str]] | None = None) -> None:
+        """Set what :meth:`follow` subscribes to (before it is called)."""
+        self.plurals = tuple(dict.fromkeys(plurals))
+        self.child_kinds = {p: tuple(k) for p, k in (child_kinds or {}).items() if k}
+
+    # ---- reading ------------------------------------------------------------------------------
 
     def get(self, plural: str, namespace: str, name: str) -> Object | None:
-        return self.objects.get((plural, namespace, name))
+        return self.objects.get(ResourceKey(plural, namespace, name))
+
+    def child(self, owner: ResourceKey, kind: str, name: str) -> Object | None:
+        """The owner's child of that kind (``job``, ``pod``…) and name, as last published."""
+        return self.children.get(ResourceKey(*owner), {}).get((kind.lower(), name))
+
+    def children_of(self, owner: ResourceKey, kind: str) -> list[Object]:
+        kind = kind.lower()
+        return [obj for (k, _), obj in self.children.get(ResourceKey(*owner), {}).items() if k == kind]
 
     def find(self, plural: str, predicate: Callable[[Object], bool]) -> list[Object]:
         """Objects of a kind for which ``predicate`` holds (e.g. the Models that use a Dataset)."""
-        return [obj for (p, _, _), obj in self.objects.items() if p == plural and predicate(obj)]
+        return [obj for (p, _, _), obj in list(self.objects.items()) if p == plural and predicate(obj)]
+
+    @staticmethod
+    def trusted(obj: Object) -> bool:
+        """Whether the object is whole (not cut down to its identity for the bus)."""
+        return "spec" in obj or "status" in obj or "data" in obj
+
+    # ---- folding events -----------------------------------------------------------------------
 
     def apply(self, subject: str, data: bytes) -> None:
-        """Fold one change message into the view; anything else is ignored."""
+        """Fold one raw change message into the view; anything else is ignored."""
         try:
             parsed = subjects.parse(subject)
             event = envelope.decode(data)
         except (ValueError, msgspec.DecodeError, msgspec.ValidationError):
             return
-        if parsed.stream != subjects.CHANGE or parsed.child_kind is not None:
-            return
-        if envelope.is_deleted(event.type):
-            self.objects.pop(parsed.key, None)
-            return
-        try:
-            obj = payloads.change_object(event)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            return
-        current = self.objects.get(parsed.key)
-        if current is not None and _newer(current, obj):
-            return  # a late republish of an older version
-        self.objects[parsed.key] = obj
+        self.fold(parsed, event)
+
+    def fold(self, subject: subjects.Subject, event: envelope.CloudEvent) -> Object | None:
+        """Fold one change event; the object it is about as the view now holds it (None: gone)."""
+        if subject.stream != subjects.CHANGE:
+            return None
+        key = subject.key
+        if subject.child_kind is not None:
+            if subject.child is None:
+                return None
+            table = self.children.setdefault(key, {})
+            child_key = (subject.child_kind, subject.child)
+            return _fold_into(table, child_key, event)
+        found = _fold_into(self.objects, key, event)
+        if found is None:
+            self.children.pop(key, None)
+        if self.on_fold is not None:
+            self.on_fold(key, found)
+        return found
+
+    # ---- following the stream -----------------------------------------------------------------
+
+    def filter_subjects(self) -> list[str]:
+        prefix = f"{subjects.PREFIX}.{subjects.CHANGE}"
+        wanted = [f"{prefix}.{plural}.*.*" for plural in self.plurals]
+        for plural, kinds in self.child_kinds.items():
+            wanted += [f"{prefix}.{plural}.*.*.{kind}.*" for kind in kinds]
+        return wanted
 
     async def follow(self, bus: connection.Bus, load_timeout_s: float = 60.0) -> None:
         """Subscribe (ordered, last per subject, then live) and wait until the backlog is read."""
-        for plural in self.plurals:
-            filter_subject = f"{subjects.PREFIX}.{subjects.CHANGE}.{plural}.*.*"
-            self._pending[plural] = -1
-
-            async def _on_message(msg: Msg, plural: str = plural) -> None:
-                self.apply(msg.subject, msg.data)
-                if self._pending.get(plural, 0) != 0 and int(msg.metadata.num_pending) == 0:
-                    self._pending[plural] = 0
-                    self._check_loaded()
-
-            try:
-                sub = await bus.js.subscribe(
-                    filter_subject,
-                    stream=streams.CHANGES,
-                    cb=_on_message,
-                    ordered_consumer=True,
-                    deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
-                )
-                self._subs.append(sub)
-                info = await sub.consumer_info()
-            except (nats.errors.Error, TimeoutError) as error:
-                raise BusError(f"following {filter_subject}: {error}") from error
-            # consumer_seq, not stream_seq: a filter that matches nothing still reports the stream's position.
-            delivered = info.delivered.consumer_seq if info.delivered else 0
-            if int(info.num_pending or 0) == 0 and not delivered:
-                self._pending[plural] = 0  # nothing stored yet for this kind
-        self._check_loaded()
+        self._sub = await bus.ordered(streams.CHANGES, self.filter_subjects(), last_per_subject=True)
+        progress = await self._sub.progress()
+        if progress.num_pending == 0 and progress.delivered == 0:
+            self.loaded.set()  # nothing stored yet for these kinds
+        self._reader = asyncio.create_task(self._read(self._sub), name="view")
         try:
-            await asyncio.wait_for(self.loaded.wait(), load_timeout_s)
+            await asyncio.wait_for(asyncio.shield(self.loaded.wait()), load_timeout_s)
         except TimeoutError as error:
             raise BusError(f"the view did not load within {load_timeout_s:.0f}s") from error
         log.info("view loaded", extra={"objects": len(self.objects), "kinds": list(self.plurals)})
 
-    def _check_loaded(self) -> None:
-        # Only once every kind is followed: an early kind's backlog must not stand for the others'.
-        if len(self._pending) == len(self.plurals) and all(v == 0 for v in self._pending.values()):
-            self.loaded.set()
+    async def _read(self, sub: messages.OrderedSubscription) -> None:
+        failures = 0
+        while True:
+            try:
+                msg = await sub.next(timeout_s=None)
+                failures = 0
+            except BusError as error:
+                # nats-py reconnects by itself; wait a bounded, growing delay and read on.
+                failures += 1
+                log.warning("the view lost its subscription; reading on", extra={"error": str(error)})
+                await asyncio.sleep(min(0.5 * 2**failures, 10.0))
+                continue
+            self.apply(msg.subject, msg.data)
+            if msg.metadata.num_pending == 0:
+                self.loaded.set()
 
     async def close(self) -> None:
-        for sub in self._subs:
-            with contextlib.suppress(nats.errors.Error):
-                await sub.unsubscribe()
-        self._subs.clear()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            self._reader = None
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+            self._sub = None
+
+
+def _fold_into(table: dict[Any, Object], key: Any, event: envelope.CloudEvent) -> Object | None:
+    try:
+        obj = payloads.change_object(event)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return table.get(key)
+    current = table.get(key)
+    if envelope.is_deleted(event.type):
+        if current is not None and _uid(current) not in (None, _uid(obj)):
+            return current  # a late tombstone of an earlier object of the same name
+        table.pop(key, None)
+        return None
+    if current is not None and _newer(current, obj):
+        return current  # a late republish of an older version
+    table[key] = obj
+    return obj
+
+
+def _uid(obj: Object) -> str | None:
+    uid = (obj.get("metadata") or {}).get("uid")
+    return None if uid is None else str(uid)
 
 
 def _newer(current: Object, candidate: Object) -> bool:

@@ -1,0 +1,533 @@
+"""One contract for every consuming service, and the runtime that runs it (docs/adr/105).
+
+A service (the trainer, server-manager, notebook-manager, builder, uploader) is a
+:class:`Reconciler`: it says which resources it owns, what they depend on, and, for one resource,
+the children it wants and the conditions to report (:class:`Outcome`). :func:`main` does the rest:
+
+- settings, bus, Kubernetes, storage when asked, the :class:`view.View`, consumer options from
+  settings, ``/readyz``, the service's root tasks, one bounded shutdown;
+- **routing** (what makes a key dirty in the keyed consumer): a change of an owned resource → its
+  key; a child's change → its owner's key only when the child's summary (phase, readiness,
+  failure; not its heartbeats) differs from the last one seen; a dependency whose existence or
+  readiness changed → the keys of its dependents, from an index kept as the view folds events;
+- **a pass** reads the resource from the view (the API only when the view holds a cut-down
+  copy), calls ``reconcile``, deletes what ``Outcome.replace`` names (uid precondition; the pass is
+  retried until it is gone), applies ``Outcome.children`` in order with server-side apply
+  (children owned by no resource, e.g. a namespace's ServiceAccount, once per process; others
+  again only when their body changed or they were deleted), and publishes the report;
+- **reports** are published only when they differ from what this process last published for
+  that generation and, unless this process published another report for that generation (which
+  may not be written yet), from what the status already says. A report carries the generation of
+  the object it was computed from, so a pass over a newer generation always reports again.
+
+Errors are the keyed consumer's (one table, docs/adr/101): a pass raises, the runtime does not
+translate.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from substratus_common import config, errors, failpoints
+from substratus_common.api import resources
+from substratus_common.bus import connection
+from substratus_common.events import envelope, payloads, streams, subjects
+from substratus_common.events.subjects import ResourceKey
+from substratus_common.kube import client
+from substratus_common.kube import resources as kube_resources
+from substratus_common.metrics import RuntimeMetrics
+from substratus_common.runtime import consumer, report, service, view
+from substratus_common.storage import backends, base
+from substratus_common.workloads import job_status, plan
+
+log = logging.getLogger(__name__)
+
+Object = dict[str, Any]
+Applied = plan.Applied
+Child = plan.Child
+Replace = plan.Replace
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What a reconciler consumes and reports."""
+
+    durable: str
+    """Name of the durable consumer (the service name): replicas share it."""
+    owned: Sequence[str]
+    """Plurals the service reconciles, e.g. ``("models", "datasets")``."""
+    child_kinds: Sequence[str] = ()
+    """Child kinds (lowercase) whose changes reconcile their owner, e.g. ``("job",)``."""
+    depends_on: Sequence[str] = ()
+    """Plurals whose existence or readiness wakes dependents, e.g. ``("models",)``."""
+    condition: str = "Complete"
+    """The main condition type; failures are reported on it."""
+
+    def filter_subjects(self) -> list[str]:
+        prefix = f"{subjects.PREFIX}.{subjects.CHANGE}"
+        wanted: list[str] = []
+        for plural in dict.fromkeys([*self.owned, *self.depends_on]):
+            wanted.append(f"{prefix}.{plural}.*.*")
+            if plural in self.owned:
+                wanted += [f"{prefix}.{plural}.*.*.{kind}.*" for kind in self.child_kinds]
+        return wanted
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one pass found: the service's conditions, the status fields it owns, its children."""
+
+    conditions: Sequence[payloads.ConditionReport]
+    artifacts_url: str | None = None
+    image: str | None = None
+    """``spec.image`` to set (the builder after a successful build)."""
+    build_upload: dict[str, str] | None = None
+    """``status.buildUpload`` (the uploader)."""
+    children: Sequence[Child] = ()
+    """Server-side apply bodies, applied in this order after ``replace``."""
+    replace: Replace | None = None
+
+
+class Reconciler(Protocol):
+    """What a service implements; subclass it to inherit the defaults of the optional parts."""
+
+    spec: Spec
+    field_manager: str
+
+    async def reconcile(self, obj: Object) -> Outcome:
+        """Bring one resource (as the view holds it) in line: its children and what to report."""
+        ...
+
+    def dependencies(self, obj: Object) -> Iterable[ResourceKey]:
+        """The resources ``obj`` waits for (e.g. a Model's base Model and Dataset)."""
+        return ()
+
+    def baseline(self, obj: Object) -> Outcome:
+        """What a failure report must carry besides the failed main condition (e.g. artifacts URL)."""
+        return Outcome(())
+
+    def root_tasks(self) -> Mapping[str, service.RootTask]:
+        """Named tasks beside the consumer (the uploader's pollers, the builder's executor)."""
+        return {}
+
+    def summary(self, kind: str, child: Object) -> object:
+        """What of a child its owner reports; a change of it (only) wakes the owner."""
+        return default_summary(child)
+
+    def status_says(self, obj: Object, outcome: Outcome) -> bool:
+        """Whether the resource's status already holds the outcome at its generation."""
+        return status_says(obj, outcome)
+
+    def applied(self, child: Object) -> None:
+        """The runtime just applied this child (for a service's own counters)."""
+        return None  # noqa: RET501 (a body, so the Protocol's default is not abstract)
+
+    def forget(self, key: ResourceKey) -> None:
+        """The resource is gone: drop what the service remembers about it."""
+        return None  # noqa: RET501 (a body, so the Protocol's default is not abstract)
+
+
+@dataclass
+class Runtime:
+    """What a service's ``make`` gets: its connections, its view, and the runtime's two verbs."""
+
+    settings: config.Settings
+    bus: connection.Bus
+    kube: client.Kube
+    view: view.View
+    metrics: RuntimeMetrics
+    storage: base.Storage | None = None
+    loop: Loop | None = None
+
+    def enqueue(self, key: ResourceKey) -> None:
+        """Make a key dirty from outside a message (a poller, a finished local build)."""
+        assert self.loop is not None
+        assert self.loop.keyed is not None
+        self.loop.keyed.enqueue(ResourceKey(*key))
+
+    async def publish(self, obj: Object, outcome: Outcome) -> bool:
+        """Publish a report now (progress before a long step); False when it says nothing new."""
+        assert self.loop is not None
+        return await self.loop.publish(obj, outcome)
+
+
+Make = Callable[[Runtime], Reconciler | Awaitable[Reconciler]]
+
+
+@dataclass
+class _Published:
+    uid: str
+    generation: int
+    fingerprint: tuple[Any, ...]
+
+
+@dataclass
+class Loop:
+    """The routing, the pass and the reports of one reconciler (one per process)."""
+
+    runtime: Runtime
+    reconciler: Reconciler
+    keyed: consumer.KeyedConsumer | None = None
+    reports_published: int = 0
+    applies: int = 0
+    _published: dict[ResourceKey, _Published] = field(default_factory=dict)
+    _applied: dict[tuple[str, str, str], tuple[str, Object]] = field(default_factory=dict)
+    _seen_children: dict[tuple[ResourceKey, str, str], object] = field(default_factory=dict)
+    _seen_dependencies: dict[ResourceKey, object] = field(default_factory=dict)
+    _depends: dict[ResourceKey, frozenset[ResourceKey]] = field(default_factory=dict)
+    _dependents: dict[ResourceKey, set[ResourceKey]] = field(default_factory=dict)
+
+    @property
+    def spec(self) -> Spec:
+        return self.reconciler.spec
+
+    # ---- routing ------------------------------------------------------------------------------
+
+    def route(self, delivery: consumer.Delivery) -> list[ResourceKey]:
+        """Fold the message into the view; the keys it makes dirty."""
+        subject, key = delivery.subject, delivery.subject.key
+        deleted = envelope.is_deleted(delivery.event.type)
+        obj = self.runtime.view.fold(subject, delivery.event)  # the view indexes dependents (on_fold)
+        keys: list[ResourceKey] = []
+        if key.plural in self.spec.owned and (
+            subject.child_kind is None
+            or (subject.child is not None and self._child_matters(key, subject.child_kind, subject.child, obj, deleted))
+        ):
+            keys.append(key)
+        if subject.child_kind is None and key.plural in self.spec.depends_on:
+            seen = (obj is not None, _uid(obj), _is_ready(obj))
+            if self._seen_dependencies.get(key) != seen:
+                self._seen_dependencies[key] = seen
+                keys += sorted(self._dependents.get(key, ()))
+        return keys
+
+    def _child_matters(self, owner: ResourceKey, kind: str, name: str, obj: Object | None, deleted: bool) -> bool:
+        seen_key = (owner, kind, name)
+        if deleted or obj is None:
+            self._seen_children.pop(seen_key, None)
+            self._applied.pop((kind, owner.namespace, name), None)  # gone: apply it again if wanted
+            return True
+        summary = self.reconciler.summary(kind, obj)
+        if self._seen_children.get(seen_key) == summary:
+            return False
+        self._seen_children[seen_key] = summary
+        return True
+
+    def index(self, key: ResourceKey, obj: Object | None) -> None:
+        """Keep the dependents index current for one owned resource (called on every fold)."""
+        if key.plural not in self.spec.owned or not self.spec.depends_on:
+            return
+        wanted = (
+            frozenset(ResourceKey(*k) for k in self.reconciler.dependencies(obj)) if obj is not None else frozenset()
+        )
+        before = self._depends.get(key, frozenset())
+        if wanted == before:
+            return
+        for dep in before - wanted:
+            users = self._dependents.get(dep)
+            if users is not None:
+                users.discard(key)
+                if not users:
+                    del self._dependents[dep]
+        for dep in wanted - before:
+            self._dependents.setdefault(dep, set()).add(key)
+        if wanted:
+            self._depends[key] = wanted
+        else:
+            self._depends.pop(key, None)
+
+    def dependents(self, dependency: ResourceKey) -> list[ResourceKey]:
+        return sorted(self._dependents.get(ResourceKey(*dependency), ()))
+
+    # ---- one pass -----------------------------------------------------------------------------
+
+    async def run_pass(self, key: ResourceKey, deliveries: Sequence[consumer.Delivery]) -> None:
+        obj = await self.read(key)
+        if obj is None:
+            self._forget(key)
+            return
+        await failpoints.delay(failpoints.SLOW_RECONCILE)  # benchmarks only (SUBSTRATUS_FAILPOINTS)
+        outcome = await self.reconciler.reconcile(obj)
+        await self.write(obj, outcome)
+        await self.publish(obj, outcome, deliveries[-1].event.id if deliveries else "")
+
+    async def read(self, key: ResourceKey) -> Object | None:
+        """The resource from the view; from the API when the view holds only its identity."""
+        found = self.runtime.view.get(*key)
+        if found is not None and not view.View.trusted(found):
+            found = await self.runtime.kube.get(kube_resources.by_plural(key.plural), key.namespace, key.name)
+        return found
+
+    async def write(self, obj: Object, outcome: Outcome) -> None:
+        """Delete what must be replaced, then apply the children in order."""
+        kube, manager = self.runtime.kube, self.reconciler.field_manager
+        if outcome.replace is not None:
+            await self._replace(outcome.replace)
+        applied: dict[tuple[str, str], Object] = {}
+        for child in outcome.children:
+            body = child(applied) if callable(child) else child
+            meta = body["metadata"]
+            kind, name, namespace = str(body["kind"]), str(meta["name"]), str(meta.get("namespace") or "")
+            memo_key = (kind.lower(), namespace, name)
+            fingerprint = json.dumps(body, sort_keys=True, default=str)
+            memo = self._applied.get(memo_key)
+            if memo is not None and memo[0] == fingerprint:
+                applied[(kind, name)] = memo[1]
+                continue
+            answer = await kube.apply(body, manager)
+            self.applies += 1
+            self.reconciler.applied(body)
+            kept = {"metadata": {k: answer.get("metadata", {}).get(k) for k in ("name", "namespace", "uid")}}
+            self._applied[memo_key] = (fingerprint, kept)
+            applied[(kind, name)] = kept
+
+    async def _replace(self, old: Replace) -> None:
+        kube, rt = self.runtime.kube, kube_resources.by_kind(old.kind)
+        await kube.delete(rt, old.namespace, old.name, propagation="Background", uid=old.uid)
+        current = await kube.get(rt, old.namespace, old.name)
+        if current is not None and (current.get("metadata") or {}).get("uid") == old.uid:
+            raise errors.TemporaryError(f"waiting for the previous {old.kind} {old.name} to be deleted", delay_s=1.0)
+        self._applied.pop((old.kind.lower(), old.namespace, old.name), None)
+
+    # ---- reports ------------------------------------------------------------------------------
+
+    async def publish(self, obj: Object, outcome: Outcome, event_id: str = "") -> bool:
+        """Publish the report unless the status already says it or this process just published it."""
+        key = key_of(obj)
+        meta = obj["metadata"]
+        uid, generation = str(meta.get("uid")), int(meta.get("generation") or 0)
+        fingerprint = _fingerprint(outcome)
+        last = self._published.get(key)
+        if last is not None and (last.uid, last.generation, last.fingerprint) == (uid, generation, fingerprint):
+            return False
+        # A report this process published for this generation may not be written yet: the status
+        # read now can be older than it, and would be overwritten by it. Only a new report is safe.
+        pending = last is not None and (last.uid, last.generation) == (uid, generation)
+        if not pending and self.reconciler.status_says(obj, outcome):
+            self._published[key] = _Published(uid, generation, fingerprint)
+            return False
+        made = report.report_for(
+            obj,
+            self.runtime.settings.service,
+            outcome.conditions,
+            observed=event_id or f"{uid}/{meta.get('resourceVersion')}",
+            artifacts_url=outcome.artifacts_url,
+            build_upload=outcome.build_upload,
+            image=outcome.image,
+        )
+        await report.publish(self.runtime.bus, made, key.plural)
+        self._published[key] = _Published(uid, generation, fingerprint)
+        self.reports_published += 1
+        return True
+
+    async def give_up(self, key: ResourceKey, reason: str, message: str) -> None:
+        """The consumer gave up on a key: put the reason on the resource's main condition."""
+        if key.plural not in self.spec.owned:
+            return
+        obj = await self.read(ResourceKey(*key))
+        if obj is None:
+            return
+        base_outcome = self.reconciler.baseline(obj)
+        conditions = [
+            *(c for c in base_outcome.conditions if c.type != self.spec.condition),
+            report.condition(self.spec.condition, False, reason, message),
+        ]
+        failed = Outcome(
+            conditions,
+            base_outcome.artifacts_url,
+            image=base_outcome.image,
+            build_upload=base_outcome.build_upload,
+        )
+        await self.publish(obj, failed)
+
+    def _forget(self, key: ResourceKey) -> None:
+        self._published.pop(key, None)
+        self.index(key, None)
+        for seen in [s for s in self._seen_children if s[0] == key]:
+            del self._seen_children[seen]
+        self.reconciler.forget(key)
+
+
+# ---- main ---------------------------------------------------------------------------------------
+
+
+Wants = bool | Callable[[config.Settings], bool]
+"""Whether a service needs storage: always, never, or as its settings say."""
+
+
+def main(service_name: str, make: Make, *, storage: Wants = False) -> None:
+    """Console-script entry point of a reconciler service."""
+
+    async def setup(ctx: service.Context) -> Mapping[str, service.RootTask]:
+        return await start(ctx, make, storage=storage)
+
+    service.main(service_name, setup)
+
+
+async def start(ctx: service.Context, make: Make, *, storage: Wants = False) -> Mapping[str, service.RootTask]:
+    """Connect, build the reconciler, load the view; the root tasks (the consumer and the service's)."""
+    settings = ctx.settings
+    bus = await connection.connect(settings)
+    ctx.resources.push_async_callback(bus.close)
+    kube = await client.connect()
+    ctx.resources.push_async_callback(kube.close)
+    store = None
+    if storage(settings) if callable(storage) else storage:
+        store = backends.from_settings(settings)
+        ctx.resources.push_async_callback(store.close)
+    runtime = Runtime(settings, bus, kube, view.View(()), ctx.metrics, store)
+    made = make(runtime)
+    reconciler = await made if inspect.isawaitable(made) else made
+    spec = reconciler.spec
+    runtime.view.follows([*spec.owned, *spec.depends_on], {p: spec.child_kinds for p in spec.owned})
+    loop = Loop(runtime, reconciler)
+    runtime.loop = loop
+    runtime.view.on_fold = loop.index
+    options = consumer.options(
+        settings,
+        stream=streams.CHANGES,
+        durable=spec.durable,
+        filter_subjects=spec.filter_subjects(),
+        accepts=envelope.is_change_type,
+    )
+    loop.keyed = consumer.KeyedConsumer(
+        bus, settings.service, options, loop.run_pass, route=loop.route, on_give_up=loop.give_up, metrics=ctx.metrics
+    )
+    await runtime.view.follow(bus)
+    ctx.resources.push_async_callback(runtime.view.close)
+    runner = loop.keyed
+    ctx.add_readiness_check("consuming", lambda: runner.ready and runtime.view.loaded.is_set())
+
+    async def consume(ctx: service.Context) -> None:
+        await runner.run(ctx.stop, grace_s=settings.shutdown_grace_s)
+
+    return {"consume-changes": consume, **reconciler.root_tasks()}
+
+
+# ---- helpers the services share -----------------------------------------------------------------
+
+
+def ref_key(obj: Object, plural: str, ref: Any) -> ResourceKey | None:
+    """The key of ``spec.<field>`` (an ObjectRef dict) in the object's namespace, or None."""
+    if not isinstance(ref, dict) or not ref.get("name"):
+        return None
+    return ResourceKey(plural, str(obj["metadata"]["namespace"]), str(ref["name"]))
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """One resource a reconcile waits for, and the reasons it reports while waiting."""
+
+    label: str
+    """How messages name it, e.g. ``base Model`` or ``Dataset``."""
+    plural: str
+    name: str
+    not_found: str
+    not_ready: str
+
+
+def waiting_for(
+    found: view.View, namespace: str, dependencies: Iterable[Dependency], then: str
+) -> tuple[str, str] | None:
+    """(reason, message) naming every dependency that is missing or not ready (in the view), or None.
+
+    The reason is the first one found; ``then`` says what happens once they are ready, e.g.
+    ``the Job starts by itself``. A dependency turning ready wakes the dependent (routing), so the
+    view is never older than the event that would change the answer.
+    """
+    missing: list[tuple[str, str]] = []
+    for dep in dependencies:
+        obj = found.get(dep.plural, namespace, dep.name)
+        if obj is None:
+            missing.append((dep.not_found, f"{dep.label} {dep.name} not found in namespace {namespace}"))
+        elif not _is_ready(obj):
+            missing.append((dep.not_ready, f"{dep.label} {dep.name} is not ready"))
+    if not missing:
+        return None
+    return missing[0][0], "; ".join(m for _, m in missing) + f"; {then} once they are ready"
+
+
+async def failed_pod_message(kube: client.Kube, job: Object) -> str:
+    """Why the newest failed Pod of a failed Job failed (exit codes, reasons, messages): one list
+    of the Job's Pods, read only once the Job failed (Pods are not in the view)."""
+    uid = job["metadata"].get("uid")
+    if not uid:
+        return ""
+    selector = f"{job_status.POD_SELECTOR_LABEL}={uid}"
+    listed = await kube.list(kube_resources.POD, job["metadata"]["namespace"], label_selector=selector)
+    return job_status.failed_pod_summary(listed.items)
+
+
+def key_of(obj: Object) -> ResourceKey:
+    meta = obj["metadata"]
+    return ResourceKey(resources.kind_info(str(obj["kind"])).plural, str(meta["namespace"]), str(meta["name"]))
+
+
+_VOLATILE = ("Time", "Timestamp", "At", "resourceVersion", "observedGeneration", "heartbeat")
+
+
+def default_summary(child: Object) -> object:
+    """A child as its owner sees it: identity, spec-hash annotations, deletion, and its status
+    without timestamps and heartbeats (probe times, resourceVersion), as a comparable string."""
+    meta = child.get("metadata") or {}
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k.startswith("substratus.ai/")}
+    shown = {
+        "uid": meta.get("uid"),
+        "deleting": bool(meta.get("deletionTimestamp")),
+        "annotations": annotations,
+        "replicas": (child.get("spec") or {}).get("replicas"),
+        "status": _strip(child.get("status") or {}),
+    }
+    return json.dumps(shown, sort_keys=True, default=str)
+
+
+def _strip(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if not any(k.endswith(s) for s in _VOLATILE)}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
+
+
+def status_says(obj: Object, outcome: Outcome) -> bool:
+    """Whether the resource's status already holds this outcome at its current generation."""
+    generation = int((obj.get("metadata") or {}).get("generation") or 0)
+    status = obj.get("status") or {}
+    if outcome.artifacts_url and (status.get("artifacts") or {}).get("url") != outcome.artifacts_url:
+        return False
+    if outcome.image and (obj.get("spec") or {}).get("image") != outcome.image:
+        return False
+    if outcome.build_upload is not None and (status.get("buildUpload") or None) != outcome.build_upload:
+        return False
+    have = {c.get("type"): c for c in status.get("conditions") or []}
+    for c in outcome.conditions:
+        written = have.get(c.type)
+        if written is None or int(written.get("observedGeneration") or 0) != generation:
+            return False
+        if (written.get("status"), written.get("reason"), written.get("message", "")) != (
+            c.status,
+            c.reason,
+            c.message,
+        ):
+            return False
+    return True
+
+
+def _uid(obj: Object | None) -> str | None:
+    return None if obj is None else str((obj.get("metadata") or {}).get("uid"))
+
+
+def _is_ready(obj: Object | None) -> bool:
+    status = (obj or {}).get("status")
+    return isinstance(status, dict) and status.get("ready") is True
+
+
+def _fingerprint(outcome: Outcome) -> tuple[Any, ...]:
+    conditions = tuple(sorted((c.type, c.status, c.reason, c.message) for c in outcome.conditions))
+    upload = tuple(sorted(outcome.build_upload.items())) if outcome.build_upload is not None else None
+    return conditions, outcome.artifacts_url, outcome.image, upload

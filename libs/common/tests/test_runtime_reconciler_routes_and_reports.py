@@ -1,0 +1,205 @@
+"""The reconciler runtime's pure parts, with in-memory stand-ins for the bus and the API (no stack):
+which messages wake which keys, that children are applied once, and when a report is new."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, cast
+
+import msgspec
+
+from substratus_common import config
+from substratus_common.bus import connection
+from substratus_common.events import envelope, subjects
+from substratus_common.events.subjects import ResourceKey
+from substratus_common.kube import client
+from substratus_common.runtime import consumer, reconciler, report, view
+
+Object = dict[str, Any]
+SPEC = reconciler.Spec(durable="trainer", owned=("models",), child_kinds=("job",), depends_on=("models",))
+
+
+class FakeKube:
+    def __init__(self) -> None:
+        self.applied: list[Object] = []
+
+    async def apply(self, body: Object, field_manager: str) -> Object:
+        self.applied.append(body)
+        return {**body, "metadata": {**body["metadata"], "uid": f"uid-{body['metadata']['name']}"}}
+
+
+class FakeBus:
+    source = "substratus/test"
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, envelope.CloudEvent]] = []
+
+    async def publish(self, subject: str, event: envelope.CloudEvent) -> bool:
+        self.published.append((subject, event))
+        return True
+
+
+class Waits(reconciler.Reconciler):
+    spec = SPEC
+    field_manager = "substratus-test"
+
+    def __init__(self, outcome: reconciler.Outcome) -> None:
+        self.outcome = outcome
+
+    async def reconcile(self, obj: Object) -> reconciler.Outcome:
+        return self.outcome
+
+    def dependencies(self, obj: Object) -> Iterable[ResourceKey]:
+        key = reconciler.ref_key(obj, "models", (obj.get("spec") or {}).get("model"))
+        return [key] if key else []
+
+
+def _model(name: str, *, base: str | None = None, generation: int = 1, ready: bool = False, rv: int = 1) -> Object:
+    spec: Object = {"image": "i"}
+    if base:
+        spec["model"] = {"name": base}
+    return {
+        "apiVersion": "substratus.ai/v1",
+        "kind": "Model",
+        "metadata": {
+            "name": name,
+            "namespace": "ns",
+            "uid": f"u-{name}",
+            "generation": generation,
+            "resourceVersion": str(rv),
+        },
+        "spec": spec,
+        "status": {"ready": ready},
+    }
+
+
+def _job(name: str, *, active: int = 0, succeeded: int = 0, rv: int = 1) -> Object:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": f"{name}-modeller", "namespace": "ns", "uid": f"j-{name}", "resourceVersion": str(rv)},
+        "status": {"active": active, "succeeded": succeeded, "startTime": f"2026-01-01T00:00:0{rv % 10}Z"},
+    }
+
+
+def _delivery(subject: str, obj: Object, *, deleted: bool = False) -> consumer.Delivery:
+    kind = str(obj["kind"])
+    event = envelope.make(
+        id=f"{obj['metadata']['uid']}/{obj['metadata']['resourceVersion']}",
+        source="substratus/watcher",
+        type=envelope.change_type(kind, deleted),
+        subject="x",
+        data=obj,
+    )
+    return consumer.Delivery(subjects.parse(subject), event, 1, 1)
+
+
+def _loop(outcome: reconciler.Outcome | None = None) -> tuple[reconciler.Loop, FakeKube, FakeBus]:
+    kube, bus = FakeKube(), FakeBus()
+    found = view.View(["models"], {"models": ["job"]})
+    runtime = reconciler.Runtime(
+        config.Settings(service="trainer"),
+        cast(connection.Bus, bus),
+        cast(client.Kube, kube),
+        found,
+        None,  # type: ignore[arg-type]
+    )
+    loop = reconciler.Loop(runtime, Waits(outcome or reconciler.Outcome(())))
+    runtime.loop = loop
+    found.on_fold = loop.index
+    return loop, kube, bus
+
+
+MODEL = subjects.change("models", "ns", "m")
+JOB = subjects.child_change("models", "ns", "m", "Job", "m-modeller")
+
+
+def test_a_job_wakes_its_owner_only_when_what_the_owner_reports_changes() -> None:
+    loop, _, _ = _loop()
+    key = ResourceKey("models", "ns", "m")
+    assert loop.route(_delivery(JOB, _job("m", active=1, rv=1))) == [key]
+    assert loop.route(_delivery(JOB, _job("m", active=1, rv=2))) == []  # only startTime/resourceVersion moved
+    assert loop.route(_delivery(JOB, _job("m", succeeded=1, rv=3))) == [key]
+    assert loop.route(_delivery(JOB, _job("m", succeeded=1, rv=4), deleted=True)) == [key]
+    assert loop.route(_delivery(MODEL, _model("m"))) == [key]
+
+
+def test_a_dependency_wakes_its_dependents_from_the_view_when_it_appears_or_turns_ready() -> None:
+    loop, _, _ = _loop()
+    loop.route(_delivery(MODEL, _model("m", base="base")))
+    loop.runtime.view.apply(
+        subjects.change("models", "ns", "other"),
+        envelope.encode(
+            envelope.make(
+                id="u/1",
+                source="s",
+                type=envelope.change_type("Model", False),
+                subject="x",
+                data=_model("other", base="else"),
+            )
+        ),
+    )
+    base = subjects.change("models", "ns", "base")
+    woken = loop.route(_delivery(base, _model("base", rv=1)))
+    assert ResourceKey("models", "ns", "m") in woken
+    assert ResourceKey("models", "ns", "other") not in woken
+    assert ResourceKey("models", "ns", "m") not in loop.route(_delivery(base, _model("base", rv=2)))  # nothing new
+    assert ResourceKey("models", "ns", "m") in loop.route(_delivery(base, _model("base", ready=True, rv=3)))
+    # The dependent's spec no longer names it: it is not woken any more.
+    loop.route(_delivery(MODEL, _model("m", rv=5)))
+    assert loop.dependents(ResourceKey("models", "ns", "base")) == []
+
+
+async def test_children_are_applied_once_and_shared_ones_once_per_process() -> None:
+    account = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": "substratus-modeller", "namespace": "ns"},
+    }
+    owner = [{"kind": "Model", "name": "m", "uid": "u-m", "controller": True}]
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "m-modeller", "namespace": "ns", "ownerReferences": owner},
+    }
+    outcome = reconciler.Outcome(
+        [report.condition("Complete", False, "JobNotComplete", "running")], children=[account, job]
+    )
+    loop, kube, _ = _loop(outcome)
+    await loop.write(_model("m"), outcome)
+    await loop.write(_model("m"), outcome)  # a second pass before the Job is in the view
+    assert [b["kind"] for b in kube.applied] == ["ServiceAccount", "Job"]
+    loop.route(_delivery(JOB, _job("m"), deleted=True))  # the Job was deleted: wanted again
+    await loop.write(_model("m"), outcome)
+    assert [b["kind"] for b in kube.applied] == ["ServiceAccount", "Job", "Job"]
+
+
+async def test_a_report_carries_its_generation_and_a_newer_generation_reports_again() -> None:
+    built = reconciler.Outcome([report.condition("Built", True, "JobComplete", "built")])
+    loop, _, bus = _loop(built)
+    assert await loop.publish(_model("m", generation=1), built)
+    assert not await loop.publish(_model("m", generation=1), built)  # the same report again: nothing new
+    # The status (written at generation 1) says it, but the object is at generation 2 now.
+    written = _model("m", generation=2)
+    written["status"] = {
+        "conditions": [
+            {"type": "Built", "status": "True", "reason": "JobComplete", "message": "built", "observedGeneration": 1}
+        ]
+    }
+    assert await loop.publish(written, built)
+    generations = [msgspec.json.decode(e.data)["generation"] for _, e in bus.published]
+    assert generations == [1, 2]
+
+
+def test_a_status_that_already_holds_the_outcome_needs_no_report() -> None:
+    outcome = reconciler.Outcome([report.condition("Complete", True, "JobComplete", "done")], "s3://b/x/artifacts")
+    written = _model("m")
+    written["status"] = {
+        "artifacts": {"url": "s3://b/x/artifacts"},
+        "conditions": [
+            {"type": "Complete", "status": "True", "reason": "JobComplete", "message": "done", "observedGeneration": 1}
+        ],
+    }
+    assert reconciler.status_says(written, outcome)
+    assert not reconciler.status_says({**written, "metadata": {**written["metadata"], "generation": 2}}, outcome)
+    assert not reconciler.status_says(written, reconciler.Outcome(outcome.conditions, "s3://b/y/artifacts"))
