@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from substratus_local import binaries, stack
+from substratus_local import binaries, netns, node, node_images, stack
 
 console = Console(stderr=True)
 
@@ -25,14 +25,14 @@ def _summary(s: stack.Stack) -> None:
     console.print(table)
 
 
-def up(root: Path, services: bool) -> int:
+def up(root: Path, services: bool, real_node: bool) -> int:
     started = time.monotonic()
-    s = stack.Stack(root, with_services=services)
+    s = stack.Stack(root, with_services=services, real_node=real_node)
     try:
         s.up(log=lambda line: console.print(f"  {line}"))
         if s.apply_crds():
             console.print("  applied deploy/crds/")
-    except (stack.StackError, binaries.BuildError) as error:
+    except (stack.StackError, binaries.BuildError, node.NodeError, netns.NetworkError, node_images.ImageError) as error:
         console.print(f"[red]make up failed:[/red] {error}")
         return 1
     _summary(s)
@@ -60,10 +60,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("command", choices=["up", "down", "status", "build"])
     parser.add_argument("--root", type=Path, default=Path(".dev"), help="state directory (default: .dev)")
     parser.add_argument("--no-services", action="store_true", help="start only the infrastructure")
+    parser.add_argument("--no-real-node", action="store_true", help="kwok nodes only, no real kubelet (ADR 021)")
     args = parser.parse_args(argv)
     root = args.root.resolve()
     if args.command == "up":
-        sys.exit(up(root, services=not args.no_services))
+        sys.exit(up(root, services=not args.no_services, real_node=not args.no_real_node))
     if args.command == "down":
         sys.exit(down(root))
     if args.command == "build":

@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from substratus_local import binaries, kwok_config, pki, volumes
+from substratus_local import binaries, kwok_config, netns, node, pki, volumes
 
 HOST = "127.0.0.1"
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -104,6 +104,7 @@ class State:
     s3_access_key: str = ""
     s3_secret_key: str = ""
     bin_dirs: list[str] = field(default_factory=list)
+    real_node: bool = False
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout: float, log: Path | None = None) -> None:
@@ -122,11 +123,22 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float, log: Path | N
 
 
 class Stack:
-    def __init__(self, root: Path, *, job_pod_delay_ms: int = 1000, with_services: bool = False) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        job_pod_delay_ms: int = 1000,
+        with_services: bool = False,
+        real_node: bool | None = None,
+    ) -> None:
+        """``real_node``: run the real node beside the kwok nodes (ADR 021); None keeps what the
+        stack under ``root`` was started with (so ``down`` and ``status`` need not be told)."""
         self.root = root.resolve()
         self.job_pod_delay_ms = job_pod_delay_ms
         self.with_services = with_services
         self.state = self._load_state()
+        if real_node is not None:
+            self.state.real_node = real_node
         self._children: dict[str, subprocess.Popen[bytes]] = {}
 
     # ---- paths and state -------------------------------------------------------------------
@@ -183,19 +195,35 @@ class Stack:
         return f"{HOST}:{self.port('registry')}"
 
     @property
+    def node_network(self) -> netns.NodeNetwork | None:
+        """The real node's addresses, while it has them (None on a kwok-only stack)."""
+        net = netns.existing(self.root) if self.state.real_node else None
+        return net if net is not None and net.index > 0 else None
+
+    @property
+    def s3_endpoint_for_pods(self) -> str:
+        """S3 as Pods on the real node reach it: on the veth's host end (the host reaches it too)."""
+        net = self.node_network
+        return f"http://{net.host_ip}:{self.port('s3')}" if net else self.s3_endpoint
+
+    @property
     def env(self) -> dict[str, str]:
-        """Environment a client (kubectl, a service, a test) needs to use this stack."""
+        """Environment a client (kubectl, a service, a test) needs to use this stack.
+
+        With the real node, the S3 endpoint is the one Pods reach too, since the services hand
+        theirs to the Pods they create; the host reaches it as well (``netns.map_ports``)."""
         path = os.pathsep.join([*self.state.bin_dirs, str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+        s3 = self.s3_endpoint_for_pods
         return {
             "KUBECONFIG": str(self.kubeconfig),
             "NATS_URL": self.nats_url,
             "AWS_ACCESS_KEY_ID": self.state.s3_access_key,
             "AWS_SECRET_ACCESS_KEY": self.state.s3_secret_key,
             "AWS_REGION": "us-east-1",
-            "AWS_ENDPOINT_URL_S3": self.s3_endpoint,
-            "S3_ENDPOINT_URL": self.s3_endpoint,
+            "AWS_ENDPOINT_URL_S3": s3,
+            "S3_ENDPOINT_URL": s3,
             "SUBSTRATUS_BUCKET_URL": f"s3://{BUCKET}",
-            "SUBSTRATUS_S3_ENDPOINT_URL": self.s3_endpoint,
+            "SUBSTRATUS_S3_ENDPOINT_URL": s3,
             "SUBSTRATUS_CLOUD": "local",
             "SUBSTRATUS_CLUSTER_NAME": "local",
             "SUBSTRATUS_REGISTRY": self.registry,
@@ -236,7 +264,7 @@ class Stack:
         marker = self._pidfile(name).read_text().split(maxsplit=1)[1].strip()
         return state != "Z" and marker in cmdline
 
-    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None, marker: str | None = None) -> None:
         self._log(name).parent.mkdir(parents=True, exist_ok=True)
         self._pidfile(name).parent.mkdir(parents=True, exist_ok=True)
         log = self._log(name).open("ab")
@@ -252,7 +280,23 @@ class Stack:
         log.close()
         self._children[name] = proc
         # The marker (the binary's name) lets `down` tell our process from a recycled PID.
-        self._pidfile(name).write_text(f"{proc.pid} {Path(argv[0]).name}\n")
+        self._pidfile(name).write_text(f"{proc.pid} {marker or Path(argv[0]).name}\n")
+
+    def spawn_in_netns(
+        self, name: str, net: netns.NodeNetwork, argv: list[str], env: dict[str, str] | None = None
+    ) -> None:
+        """Start a real-node process in the node's network namespace (mounts stay the host's, so
+        the kubelet's volumes are where containerd looks for them)."""
+        self._spawn(name, ["nsenter", f"--net={net.netns_path}", "--", *argv], env, marker=Path(argv[0]).name)
+
+    def stop_process(self, name: str, timeout: float = 15.0) -> None:
+        self._stop(name, timeout)
+
+    def wait_for(self, what: str, check: Callable[[], bool], timeout: float, log_name: str) -> None:
+        wait_for(what, check, timeout, self._log(log_name))
+
+    def http_ok(self, url: str) -> bool:
+        return self._http_ok(url)
 
     def _stop(self, name: str, timeout: float = 15.0) -> None:
         pid = self.pid(name)
@@ -283,6 +327,8 @@ class Stack:
 
     def components(self) -> list[str]:
         names = ["etcd", "apiserver", "controller-manager", "scheduler", "kwok", "nats", "s3", "registry"]
+        if self.state.real_node:
+            names += list(node.PROCESSES)
         if self.with_services:
             names += [f"svc-{s}" for s in SERVICES]
         return names
@@ -320,15 +366,21 @@ class Stack:
             "s3": self._start_s3,
             "registry": self._start_registry,
         }
+        node_started = False
         for name in self.components():
-            if self.alive(name):
+            if name in node.PROCESSES or self.alive(name):
                 continue
+            if name.startswith("svc-") and self.state.real_node and not node_started:
+                node.start(self, log)  # before the services: they hand its S3 address to Pods
+                node_started = True
             started = time.monotonic()
             if name.startswith("svc-"):
                 self._start_service(name.removeprefix("svc-"))
             else:
                 self._start_retrying_taken_ports(name, starters[name], bins)
             log(f"started {name} in {time.monotonic() - started:.1f}s")
+        if self.state.real_node and not node_started:
+            node.start(self, log)  # idempotent: starts only what is not running
         self._write_env()
 
     def _start_retrying_taken_ports(
@@ -362,7 +414,9 @@ class Stack:
         """Stop everything ``up`` started, in reverse order; return what was stopped."""
         stopped = []
         volume_dirs = self._provisioned_volume_dirs()
-        infra = [c for c in self.components() if not c.startswith("svc-")]
+        # The real node first, while the API server can still delete its Pods and Node.
+        stopped += node.stop(self)
+        infra = [c for c in self.components() if not c.startswith("svc-") and c not in node.PROCESSES]
         for name in reversed(infra + [f"svc-{s}" for s in SERVICES]):
             if self.pid(name) is not None:
                 self._stop(name)
@@ -448,7 +502,9 @@ class Stack:
                 f"--service-account-signing-key-file={p / 'sa.key'}",
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 "--service-cluster-ip-range=10.96.0.0/16",
-                "--authorization-mode=RBAC",
+                # Node: the real node's kubelet (system:node:<name>) gets exactly a kubelet's rights.
+                "--authorization-mode=Node,RBAC",
+                "--enable-admission-plugins=NodeRestriction",
                 "--allow-privileged=true",
                 "--endpoint-reconciler-type=none",
                 "--profiling=false",
