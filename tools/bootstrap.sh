@@ -22,6 +22,8 @@ apt_packages() {
   local missing=()
   command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
   command -v buildah >/dev/null 2>&1 || missing+=(buildah)
+  # mmdebstrap: the Debian base images of tools/images.sh (docs/adr/027).
+  command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap)
   [ ${#missing[@]} -eq 0 ] && return
   if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then
     echo "bootstrap: please install Debian packages: ${missing[*]}" >&2
