@@ -43,6 +43,8 @@ import yaml
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
+from substratus_common.api import readiness
+
 KINDS = {"Model": "models", "Dataset": "datasets", "Server": "servers", "Notebook": "notebooks"}
 CONTENT_TYPE = "application/octet-stream"
 CHUNK = 256 * 1024
@@ -404,6 +406,8 @@ class Flow:
             obj = self.kubectl.get(kind, name)
             conditions = _conditions(obj)
             for type_, c in sorted(conditions.items()):
+                if type_ == readiness.READY:
+                    continue  # it repeats the condition that blocks; "is ready" is printed below
                 seen = (c.get("status"), c.get("reason"), c.get("message"))
                 if shown.get(type_) != seen:
                     shown[type_] = seen
