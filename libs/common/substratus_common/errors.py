@@ -1,11 +1,14 @@
 """What a handler raises, and what the runtime does with it (kopf / Temporal style).
 
+The one table from error to ack is ``runtime/acks.py`` (docs/adr/101):
+
 - :class:`PermanentError`: the user must change something. The runtime reports a condition with
-  ``reason`` and ``message`` on the resource and terminates the message (no redelivery).
-- :class:`TemporaryError`: try again after ``delay_s`` (nak with delay).
-- anything else with ``retryable = True`` (API 5xx, bus, storage outages): nak with growing delay.
-- anything unexpected: growing delay too, then dead-lettered with ``ReconcileFailed`` after the
-  consumer's max deliveries.
+  ``reason`` and ``message`` on the resource and terminates its messages (no redelivery).
+- any other error whose ``retryable`` is False (kube ``Forbidden``/``Invalid``, storage refusals):
+  the same, at the first attempt, with the reason ``Forbidden`` or ``Invalid``.
+- :class:`TemporaryError`: another pass after ``delay_s`` (or after the key's growing backoff).
+- anything else (API 5xx, bus and storage outages, the unexpected): the key's growing backoff, then
+  SUBSTRATUS_DEAD and ``ReconcileFailed`` after the consumer's max deliveries.
 """
 
 from __future__ import annotations
