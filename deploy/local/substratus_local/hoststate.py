@@ -10,7 +10,9 @@ stack (its root in the command line), since other programs on the machine come a
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import subprocess
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -36,15 +38,17 @@ def _lines(*cmd: str) -> frozenset[str]:
     return frozenset(line.strip() for line in out.splitlines() if line.strip())
 
 
-# Image builds elsewhere on the machine (buildah) mount and make cgroups of their own meanwhile.
-IGNORED_MOUNTS = ("/var/lib/containers/",)
+# Other programs on the machine (image builds with buildah or mmdebstrap) mount and make cgroups of
+# their own meanwhile; a node mounts only under its stack's root and these host paths.
+NODE_MOUNT_PLACES = ("/run/netns", "/run/containerd", "/run/substratus-local", "/var/lib/kubelet", "/var/lib/cni")
 IGNORED_CGROUPS = ("libpod", "buildah")
 
 
-def _mounts() -> frozenset[str]:
+def _mounts(stack_root: Path) -> frozenset[str]:
+    places = (str(stack_root.resolve()), *NODE_MOUNT_PLACES)
     with contextlib.suppress(OSError):
         points = (line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines())
-        return frozenset(p for p in points if not p.startswith(IGNORED_MOUNTS))
+        return frozenset(p for p in points if p.startswith(places))
     return frozenset()
 
 
@@ -79,6 +83,7 @@ def _sysctls() -> frozenset[str]:
 
 def _files() -> frozenset[str]:
     found = set()
+    found |= {str(f) for f in netns.SHARED_FILES if f.exists()}
     for directory in WATCHED_DIRS:
         if directory.exists():
             found.add(str(directory))
@@ -99,12 +104,13 @@ class Snapshot:
     iptables_chains: frozenset[str]
     sysctls: frozenset[str]
     files: frozenset[str]
+    other_roots: frozenset[str]
 
 
 def take(stack_root: Path) -> Snapshot:
     chains = _lines("iptables-nft-save") | _lines("iptables-legacy-save")
     return Snapshot(
-        mounts=_mounts(),
+        mounts=_mounts(stack_root),
         netns=_lines("ip", "netns", "list"),
         links=frozenset(line.split(":")[1].strip().split("@")[0] for line in _lines("ip", "-o", "link", "show")),
         cgroups=_cgroups(),
@@ -114,15 +120,59 @@ def take(stack_root: Path) -> Snapshot:
         iptables_chains=frozenset(" ".join(c.split()[:2]) for c in chains if c.startswith((":", "*"))),
         sysctls=_sysctls(),
         files=_files(),
+        other_roots=_other_roots(stack_root),
     )
 
 
-def difference(before: Snapshot, after: Snapshot) -> dict[str, list[str]]:
-    """What ``after`` has that ``before`` had not, or lost, per kind; empty when nothing changed."""
+_OTHER_ID = re.compile(r"(?:substratus-|sbx|s-)([0-9a-f]{8})")
+SHARED = (
+    str(netns.RUN_DIR / "host-state.json"),
+    str(netns.RUN_DIR / "nodes"),
+    *map(str, WATCHED_DIRS),
+    *map(str, netns.SHARED_FILES),
+)
+
+
+def _foreign(item: str, own_id: str, other_roots: tuple[str, ...]) -> bool:
+    """Whether ``item`` belongs to another stack's real node (its id or its root in it)."""
+    if any(m.group(1) != own_id for m in _OTHER_ID.finditer(item)):
+        return True
+    if any(root in item for root in other_roots):
+        return True
+    if item.startswith("/var/log/containers/"):  # a log link: whose Pod is in its target
+        with contextlib.suppress(OSError):
+            return any(os.readlink(item).startswith(root) for root in other_roots)
+    return False
+
+
+def difference(before: Snapshot, after: Snapshot, stack_root: Path) -> dict[str, list[str]]:
+    """What ``after`` has that ``before`` had not, or lost, per kind; empty when nothing changed.
+
+    Real nodes of other stacks may start and stop meanwhile: what carries their id or root is
+    left out, and while one runs, so are the state all nodes share (global sysctls, shared dirs)."""
+    own_id = netns.stack_id(stack_root)
+    others = tuple(sorted(before.other_roots | after.other_roots))
+    shared_too = bool(others)
     diff = {}
     for f in fields(Snapshot):
+        if f.name == "other_roots":
+            continue
         old, new = getattr(before, f.name), getattr(after, f.name)
         changed = sorted(f"+ {x}" for x in new - old) + sorted(f"- {x}" for x in old - new)
+        changed = [c for c in changed if not _foreign(c[2:], own_id, others)]
+        if shared_too:
+            changed = [c for c in changed if f.name != "sysctls" and c[2:] not in SHARED]
         if changed:
             diff[f.name] = changed
     return diff
+
+
+def _other_roots(stack_root: Path) -> frozenset[str]:
+    """Roots of the other stacks whose real node holds a claim now."""
+    roots = set()
+    for claim in (netns.RUN_DIR / "nodes").glob("*.json"):
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            root = str(json.loads(claim.read_text())["root"])
+            if root != str(stack_root.resolve()):
+                roots.add(root)
+    return frozenset(roots)

@@ -193,6 +193,8 @@ SHARED_DIRS = (
     Path("/var/log/containers"),
     Path("/var/log/pods"),
 )
+# Files the node's iptables calls create when missing (the kubelet's, in the node's namespace).
+SHARED_FILES = (Path("/run/xtables.lock"),)
 
 
 def save_host_state(others_running: bool) -> None:
@@ -205,7 +207,7 @@ def save_host_state(others_running: bool) -> None:
     for key in KUBELET_SYSCTLS:
         with contextlib.suppress(OSError):
             values[key] = (Path("/proc/sys") / key).read_text().strip()
-    missing = [str(d) for d in SHARED_DIRS if not d.exists()]
+    missing = [str(d) for d in (*SHARED_DIRS, *SHARED_FILES) if not d.exists()]
     saved.write_text(json.dumps({"sysctls": values, "missing_dirs": missing}, indent=2) + "\n")
 
 
@@ -224,8 +226,14 @@ def restore_host_state() -> None:
         with contextlib.suppress(OSError):
             (Path("/proc/sys") / key).write_text(value + "\n")
     for directory in state["missing_dirs"]:
+        path = Path(directory)
+        if path == NETNS_DIR:  # `ip netns add` made it a mount point of its own
+            run("umount", directory, check=False)
         with contextlib.suppress(OSError):
-            Path(directory).rmdir()  # only if empty: never another program's files
+            if path in SHARED_FILES:
+                path.unlink()
+            else:
+                path.rmdir()  # only if empty: never another program's files
     saved.unlink()
 
 

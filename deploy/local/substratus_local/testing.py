@@ -5,6 +5,11 @@
   the end with a check that no process it started is left. With ``SUBSTRATUS_TEST_STACK=.dev`` the
   tests attach to a stack already started by ``make up`` instead (and leave it running).
 - ``namespace``: a fresh namespace per test, deleted afterwards.
+- ``real_node_stack``: a second session stack that also runs the real node (kubelet, containerd,
+  kube-proxy; ADR 021), opt-in so the kwok tests do not pay for it; with
+  ``SUBSTRATUS_TEST_STACK`` set to a stack that has the real node (``make up``), that one.
+- ``node_namespace``: a fresh namespace on ``real_node_stack``.
+- ``busybox_image``: a busybox image (sh, httpd, wget) in ``real_node_stack``'s registry.
 
 Tests that use ``stack`` are marked ``integration`` automatically.
 """
@@ -77,8 +82,44 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[stack_mod.Stack]
     assert not left, f"processes of the test stack still running after teardown: {left}"
 
 
+@pytest.fixture(scope="session")
+def real_node_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[stack_mod.Stack]:
+    reuse = os.environ.get("SUBSTRATUS_TEST_STACK")
+    if reuse:
+        attached = stack_mod.Stack(Path(reuse))
+        if not attached.state.real_node or not all(attached.running().values()):
+            pytest.fail(f"SUBSTRATUS_TEST_STACK={reuse}: no running real node (run `make up`)")
+        yield attached
+        return
+    s = stack_mod.Stack(tmp_path_factory.mktemp("node-stack"), real_node=True)
+    try:
+        s.up()
+        s.apply_crds()
+        yield s
+    finally:
+        s.down()
+    left = s.leftover_pids()
+    assert not left, f"processes of the real-node test stack still running after teardown: {left}"
+
+
+@pytest.fixture(scope="session")
+def busybox_image(real_node_stack: stack_mod.Stack) -> str:
+    from substratus_local import node_images
+
+    return node_images.push_busybox(real_node_stack.registry)
+
+
+@pytest.fixture
+def node_namespace(real_node_stack: stack_mod.Stack) -> Iterator[str]:
+    yield from _namespace(real_node_stack)
+
+
 @pytest.fixture
 def namespace(stack: stack_mod.Stack) -> Iterator[str]:
+    yield from _namespace(stack)
+
+
+def _namespace(stack: stack_mod.Stack) -> Iterator[str]:
     name = "t-" + secrets.token_hex(4)
     stack.kubectl("create", "namespace", name)
     # The ServiceAccount admission plugin refuses Pods until the namespace's default account exists.
@@ -93,7 +134,7 @@ def namespace(stack: stack_mod.Stack) -> Iterator[str]:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "stack" in getattr(item, "fixturenames", ()):
+        if {"stack", "real_node_stack"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)
 
 
@@ -237,3 +278,44 @@ def fake_gcs_server(bucket: str) -> Iterator[str]:
             process.stderr.close()  # the wrapper leaves its stderr pipe open
         if before is not None:
             os.environ["STORAGE_EMULATOR_HOST"] = before
+
+
+def create_pod(
+    stack: stack_mod.Stack,
+    namespace: str,
+    name: str,
+    image: str,
+    command: list[str],
+    *,
+    pod_spec: Mapping[str, object] | None = None,
+    container: Mapping[str, object] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> None:
+    """Create a one-container Pod (``pod_spec`` and ``container`` add fields to either level)."""
+    import json
+
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels or {})},
+        "spec": {
+            "containers": [{"name": "main", "image": image, "command": command, **(container or {})}],
+            **(pod_spec or {}),
+        },
+    }
+    stack.kubectl("create", "-f", "-", input=json.dumps(manifest))
+
+
+def pod_field(stack: stack_mod.Stack, namespace: str, name: str, jsonpath: str) -> str:
+    return stack.kubectl("get", "pod", name, "-n", namespace, "-o", f"jsonpath={jsonpath}").stdout
+
+
+def wait_pod_phase(stack: stack_mod.Stack, namespace: str, name: str, phases: set[str], timeout: float = 90) -> str:
+    """Wait until the Pod is in one of ``phases``; its phase (fails the test with its status)."""
+
+    def phase() -> str:
+        current = pod_field(stack, namespace, name, "{.status.phase}")
+        assert current in phases, f"phase {current!r}, status {pod_field(stack, namespace, name, '{.status}')}"
+        return current
+
+    return eventually(phase, timeout, f"pod {namespace}/{name} in {sorted(phases)}")
