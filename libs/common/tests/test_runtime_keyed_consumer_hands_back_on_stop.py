@@ -42,14 +42,16 @@ async def test_messages_held_at_stop_come_back_to_the_next_consumer(nats_bus: co
 
     async def stuck(key: Key, deliveries: Sequence[consumer.Delivery]) -> None:
         first.append(key.name)
+        if key.name == "backing-off":
+            raise RuntimeError("the API server answered 503")  # held while it waits out 30 s
         await asyncio.Event().wait()  # never finishes: cancelled after the grace period
 
-    h = Harness(nats_bus, stuck, grace_s=0.2, concurrency=1)  # one worker: "queued" waits behind "running"
+    h = Harness(nats_bus, stuck, grace_s=0.2, backoff_s=(30.0,))
     async with h:
         await h.publish("running")
-        await h.publish("queued")
-        await until(lambda: h.consumer.held == 2, "two held")
-    assert first == ["running"]
+        await h.publish("backing-off")
+        await until(lambda: h.consumer.held == 2 and len(first) == 2, "both held, one running, one backing off")
+    assert sorted(first) == ["backing-off", "running"]
 
     second: list[tuple[str, int]] = []
 
@@ -59,4 +61,4 @@ async def test_messages_held_at_stop_come_back_to_the_next_consumer(nats_bus: co
     async with Harness(nats_bus, handler, durable=h.options.durable, ns=h.ns) as again:
         await until(lambda: len(second) == 2, "both messages delivered again")
         await again.settled()
-    assert sorted(second) == [("queued", 2), ("running", 2)]
+    assert sorted(second) == [("backing-off", 2), ("running", 2)]

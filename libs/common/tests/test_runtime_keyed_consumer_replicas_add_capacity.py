@@ -37,6 +37,28 @@ async def test_a_replica_holds_no_more_than_its_limit(nats_bus: connection.Bus) 
         assert await h.settled() == 0
 
 
+async def test_a_replica_fetches_no_more_than_its_idle_workers_can_start(nats_bus: connection.Bus) -> None:
+    release = asyncio.Event()
+    running: list[str] = []
+
+    async def handler(key: Key, deliveries: Sequence[consumer.Delivery]) -> None:
+        running.append(key.name)
+        await release.wait()
+
+    async with Harness(nats_bus, handler, max_pending=100, concurrency=2) as h:
+        for i in range(10):
+            await h.publish(f"m{i}")
+
+        async def two_taken() -> bool:
+            return await h.state() == (8, 2, 0)
+
+        await until_async(two_taken, "two taken, eight left on the server for other replicas")
+        assert h.consumer.held == 2
+        release.set()
+        await until(lambda: len(running) == 10, "the other eight")
+        assert await h.settled() == 0
+
+
 async def test_two_replicas_run_twice_what_one_does(nats_bus: connection.Bus) -> None:
     release = asyncio.Event()
     running: list[str] = []

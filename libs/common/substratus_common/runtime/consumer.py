@@ -399,8 +399,9 @@ class KeyedConsumer:
       (``kill -9``) redelivers it and a held message is not redelivered meanwhile.
     - Many messages for one key while it is queued or running make one more pass, not many.
     - Failures follow :mod:`runtime.acks` (docs/adr/101), with per-key backoff in the work queue.
-    - At most ``options.max_pending`` messages are held; the durable consumer's max_ack_pending is
-      that times ``options.replicas``, so replicas add capacity (docs/adr/102).
+    - It fetches only as many messages as it has idle workers, and holds at most
+      ``options.max_pending``; the durable consumer's max_ack_pending is that times
+      ``options.replicas``, so replicas add capacity (docs/adr/102).
     """
 
     def __init__(
@@ -479,8 +480,12 @@ class KeyedConsumer:
         opts = self.options
         failures = 0
         while not stop.is_set():
-            room = opts.max_pending - len(self._held)
-            if room <= 0:  # fetch only what we can hold: wait for a message to be settled
+            # Fetch only what we can run: no more than idle workers (keys already queued count as
+            # taken), so replicas share a burst instead of one replica taking it all, and never
+            # more than we can hold (messages waiting on a busy or backing-off key count too).
+            idle = opts.concurrency - self.queue.busy - len(self.queue)
+            room = min(opts.max_pending - len(self._held), idle)
+            if room <= 0:
                 self._room.clear()
                 await _wait_any(stop, self._room)
                 continue
@@ -564,6 +569,7 @@ class KeyedConsumer:
                 log.exception("a pass failed outside its handler", extra={"key": str(key)})
             finally:
                 self.queue.done(key)
+                self._room.set()  # a worker is free: the fetcher may take more
                 self._gauges()
 
     async def _pass(self, key: subjects.ResourceKey) -> None:

@@ -72,6 +72,11 @@ class WorkQueue(Generic[K]):
         return frozenset(self._processing)
 
     @property
+    def busy(self) -> int:
+        """Keys being processed now (one per busy worker)."""
+        return len(self._processing)
+
+    @property
     def delayed(self) -> int:
         """Keys waiting for a timer (backoff or ``add_after``)."""
         return len(self._timers)
