@@ -7,8 +7,8 @@ RUN := $(UV) run --frozen
 .PHONY: help bootstrap up down status test test-unit lint fmt crds bench images
 
 help:
-	@echo "make up      start the local stack (Kubernetes + kwok, NATS, S3, registry, services)"
-	@echo "make down    stop everything make up started"
+	@echo "make up      start the local stack (Kubernetes + kwok and a real node, NATS, S3, registry, services)"
+	@echo "make down    stop everything make up started (the real node's mounts, links, cgroups too)"
 	@echo "make status  show what runs"
 	@echo "make test    lint, then every test (starts its own stack on free ports)"
 	@echo "make lint    ruff, mypy --strict, import-linter"
@@ -19,8 +19,9 @@ help:
 bootstrap:
 	@tools/bootstrap.sh
 
+# REAL_NODE=0: kwok nodes only (no root needed, ~2 s faster).
 up: bootstrap
-	$(RUN) python -m substratus_local up
+	$(RUN) python -m substratus_local up $(if $(filter 0,$(REAL_NODE)),--no-real-node)
 
 down:
 	$(RUN) python -m substratus_local down

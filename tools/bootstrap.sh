@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make up` and `make test` need on a fresh machine, idempotently:
-# uv (from PyPI, into a private venv when missing), Debian's docker-registry and buildah,
-# the Python workspace (uv sync --frozen), and the Go-built Kubernetes binaries (cached).
+# uv (from PyPI, into a private venv when missing), Debian's docker-registry and buildah, what the
+# real node needs (runc, CNI plugins, nftables, gcc, busybox-static), the Python workspace
+# (uv sync --frozen), and the Go-built Kubernetes and containerd binaries (cached).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,18 @@ apt_packages() {
   local missing=()
   command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
   command -v buildah >/dev/null 2>&1 || missing+=(buildah)
+  # The real node (ADR 021): runc, CNI plugins in /usr/lib/cni, nft for kube-proxy and the host's
+  # port map, iproute2 and nsenter for its network namespace, gcc + libc6-dev for the static pause
+  # binary, busybox-static for the tests' image.
+  command -v runc >/dev/null 2>&1 || missing+=(runc)
+  [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
+  command -v nft >/dev/null 2>&1 || missing+=(nftables)
+  command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+  command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+  command -v nsenter >/dev/null 2>&1 || missing+=(util-linux)
+  command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+  [ -e /usr/lib/x86_64-linux-gnu/libc.a ] || [ -e /usr/lib/aarch64-linux-gnu/libc.a ] || missing+=(libc6-dev)
+  [ -x /bin/busybox ] || missing+=(busybox-static)
   # mmdebstrap: the Debian base images of tools/images.sh (docs/adr/027).
   command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap)
   [ ${#missing[@]} -eq 0 ] && return

@@ -58,6 +58,10 @@ def node_ports(stack: Stack) -> list[int]:
 def start(stack: Stack, log: Callable[[str], None] | None = None) -> netns.NodeNetwork:
     """Start whatever part of the node is not running; wait until the Node is Ready."""
     say = log or (lambda _: None)
+    if os.geteuid() != 0:
+        raise NodeError(
+            "the real node needs root (network namespace, mounts, cgroups): run as root or `make up REAL_NODE=0`"
+        )
     bins = binaries.ensure(["kubelet", "kube-proxy", "containerd", "containerd-shim-runc-v2", "ctr"])
     runc = shutil.which("runc")
     if runc is None or not Path("/usr/lib/cni/bridge").exists() or shutil.which("nft") is None:

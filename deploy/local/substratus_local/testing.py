@@ -10,6 +10,7 @@
   ``SUBSTRATUS_TEST_STACK`` set to a stack that has the real node (``make up``), that one.
 - ``node_namespace``: a fresh namespace on ``real_node_stack``.
 - ``busybox_image``: a busybox image (sh, httpd, wget) in ``real_node_stack``'s registry.
+- ``run_service`` / ``run_node_service``: services as processes against either stack.
 
 Tests that use ``stack`` are marked ``integration`` automatically.
 """
@@ -207,6 +208,16 @@ class ServiceProcess:
 @pytest.fixture
 def run_service(stack: stack_mod.Stack, tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
     """Start services as processes against the session stack; all are stopped after the test."""
+    yield from _service_runner(stack, tmp_path)
+
+
+@pytest.fixture
+def run_node_service(real_node_stack: stack_mod.Stack, tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
+    """``run_service`` against ``real_node_stack`` (Pods the services make can run for real)."""
+    yield from _service_runner(real_node_stack, tmp_path)
+
+
+def _service_runner(stack: stack_mod.Stack, tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
     started: list[ServiceProcess] = []
 
     def _run(service: str, env: Mapping[str, str] | None = None, wait_ready: bool = True) -> ServiceProcess:
