@@ -1,20 +1,22 @@
-"""`make bench`: N Models through a local stack with the real watcher and status-writer.
+"""`make bench`: the benchmarks, on a local stack of their own (not tests).
 
-    python -m bench [--n 1000] [--steady 100] [--concurrency 32] [--out PATH]
-    BENCH_N=10000 make bench
+    python -m bench [--n 1000] [--sections burst,replicas,stages] [--out PATH]
+    BENCH_N=10000 make bench          # the burst at 10,000 Models
+    BENCH=replicas make bench         # one section alone
 
-Starts its own stack (like the test fixture: free ports, a temporary directory, stopped at the
-end), runs the watcher and the status-writer as processes, and measures:
+Sections (env ``BENCH``, comma-separated; default all three):
 
-- steady state: Models applied one at a time, reports published one at a time — apply → change
-  event stored, and status report → status written;
-- burst: N Models applied with ``--concurrency`` requests in flight, then N status reports —
-  the same latencies under load, change events stored per second, statuses written per second;
-- bus only: N events published with no service involved;
-- peak RSS (VmHWM) of the watcher and the status-writer after all of it;
-- bare-client floor: the same N Models applied again, the services stopped.
+- ``burst``: N Models (env ``BENCH_N``, default 1,000) created 32 at a time with every service
+  running, until every Job exists and every Model is ready; then, on the same stack with the
+  services stopped, the bare-client floor doing only the necessary writes. Ratios, API requests
+  per Model by verb, peak RSS per service, and a PNG of Models ready over time.
+- ``replicas``: with the ``slow-reconcile`` failpoint (1 s per reconcile pass), one trainer
+  replica against three on ``BENCH_REPLICA_MODELS`` (300) Models; the ratio, one Job per Model.
+- ``stages``: the watcher and the status-writer alone (steady and burst latencies, bus only).
 
-Prints a table and writes the figures as JSON to ``.dev/bench/`` (or ``--out``). Not a test.
+Starts its own stack (free ports, a temporary directory, stopped at the end), prints the tables,
+and writes the figures as JSON (and the plot) to ``.dev/bench/``. Targets are printed beside the
+figures; missing one does not fail the run. See docs/performance.md.
 """
 
 from __future__ import annotations
@@ -24,264 +26,124 @@ import asyncio
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import measure, services, stats
-from substratus_common import config
-from substratus_common.bus import connection
-from substratus_common.kube import client
+from bench import burst, figures, plot, replicas, stages
 from substratus_local import stack as stack_mod
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT_DIR = REPO_ROOT / ".dev" / "bench"
-SERVICES = ("watcher", "status-writer")
-TARGETS = {"change_p99_ms": 20.0, "status_writes_per_s": 300.0, "rss_mib": 150.0}
+SECTIONS = ("burst", "replicas", "stages")
 
 
-@dataclass
-class Options:
-    n: int
-    steady: int
-    concurrency: int
-    out: Path | None
-
-
-@dataclass
-class Results:
-    options: dict[str, Any]
-    figures: dict[str, Any] = field(default_factory=dict)
-
-    def put(self, section: str, **values: Any) -> None:
-        self.figures.setdefault(section, {}).update(values)
-
-
-def _progress(text: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
-
-
-def _latencies(applied: list[measure.Applied], stored: dict[str, float]) -> dict[str, Any]:
-    missing = [a.name for a in applied if a.event_id not in stored]
-    if missing:
-        raise RuntimeError(f"{len(missing)} Models have no change event for the applied version, e.g. {missing[:3]}")
-    from_reply = stats.Latency.of_seconds([stored[a.event_id] - a.returned for a in applied])
-    from_send = stats.Latency.of_seconds([stored[a.event_id] - a.sent for a in applied])
-    return {"from_reply": from_reply.as_dict(), "from_send": from_send.as_dict()}
-
-
-async def _run(stack: stack_mod.Stack, opts: Options, results: Results, log_dir: Path) -> None:
-    kube = await client.connect(str(stack.kubeconfig), qps_connections=max(opts.concurrency, 8))
-    bus = await connection.connect(config.Settings(service="bench", nats_url=stack.nats_url))
-    running = [services.Service(stack, name, log_dir) for name in SERVICES]
-    try:
-        for svc in running:
-            svc.start()
-            _progress(f"{svc.name} ready (pid {svc.pid})")
-        await _steady(stack, kube, bus, opts, results)
-        await _burst(stack, kube, bus, opts, results)
-        _progress(f"bus only: {opts.n} events")
-        first, last = await measure.bus_only(bus, opts.n, opts.concurrency)
-        results.put("bus_only", events=opts.n, events_per_s=round(stats.rate(opts.n, first, last), 1))
-        for svc in running:
-            if not svc.alive():
-                raise RuntimeError(f"{svc.name} died during the run; see {svc.log_path}")
-            results.put("services", **{svc.name: svc.usage()})
-    finally:
-        for svc in running:
-            svc.stop()
-    try:
-        await _floor(stack, kube, opts, results)
-    finally:
-        await bus.close()
-        await kube.close()
-
-
-async def _steady(
-    stack: stack_mod.Stack, kube: client.Kube, bus: connection.Bus, opts: Options, results: Results
-) -> None:
-    if opts.steady <= 0:
-        return
-    ns = "bench-steady"
-    stack.kubectl("create", "namespace", ns)
-    names = [f"steady-{i:05d}" for i in range(opts.steady)]
-    _progress(f"steady: {len(names)} Models, one at a time")
-    watch = measure.StatusWatch(kube, ns)
-    await watch.start()
-    try:
-        started = time.time()
-        applied = await measure.apply_all(kube, ns, names, concurrency=1)
-        await measure.wait_change_subjects(bus, ns, len(names), timeout_s=60 + len(names) * 0.1)
-        stored = await measure.stored_times(bus, ns, started)
-        status_latency = []
-        for a in applied:
-            published = await measure.publish_report(bus, a)
-            await watch.wait([a.name], timeout_s=30)
-            status_latency.append(watch.seen[a.name] - published)
-    finally:
-        await watch.stop()
-    results.put(
-        "steady",
-        models=len(names),
-        apply_to_change_stored_ms=_latencies(applied, stored),
-        report_to_status_written_ms=stats.Latency.of_seconds(status_latency).as_dict(),
+def _commit() -> str:
+    result = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
     )
-
-
-async def _burst(
-    stack: stack_mod.Stack, kube: client.Kube, bus: connection.Bus, opts: Options, results: Results
-) -> None:
-    ns = "bench-burst"
-    stack.kubectl("create", "namespace", ns)
-    names = [f"model-{i:05d}" for i in range(opts.n)]
-    _progress(f"burst: {opts.n} Models, {opts.concurrency} applies in flight")
-    started = time.time()
-    applied = await measure.apply_all(kube, ns, names, opts.concurrency)
-    applied_at = time.time()
-    await measure.wait_change_subjects(bus, ns, opts.n, timeout_s=120 + opts.n * 0.1)
-    stored = await measure.stored_times(bus, ns, started)
-    firsts = sorted(stored[a.event_id] for a in applied if a.event_id in stored)
-    results.put(
-        "burst",
-        models=opts.n,
-        concurrency=opts.concurrency,
-        apply_per_s=round(stats.rate(opts.n, started, applied_at), 1),
-        apply_to_change_stored_ms=_latencies(applied, stored),
-        change_events_stored_per_s=round(stats.rate(len(firsts), firsts[0], firsts[-1]), 1) if firsts else None,
-        all_stored_after_s=round(firsts[-1] - started, 3) if firsts else None,
+    dirty = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    _progress(f"burst: {opts.n} status reports")
-    watch = measure.StatusWatch(kube, ns)
-    await watch.start()
-    requests_before = await _api_requests(stack)
+    commit = result.stdout.strip() or "unknown"
+    return commit + ("+changes" if dirty.stdout.strip() else "")
+
+
+def _load() -> str:
     try:
-        first_publish = time.time()
-        published = await measure.publish_reports(bus, applied, opts.concurrency)
-        published_at = time.time()
-        await watch.wait(names, timeout_s=120 + opts.n * 0.2)
-    finally:
-        await watch.stop()
-    last_written = max(watch.seen[n] for n in names)
-    # Mostly the status writer's: the benchmark only watches, and nothing else writes Models now.
-    requests = await _api_requests(stack) - requests_before
-    results.put(
-        "burst",
-        reports_published_per_s=round(stats.rate(opts.n, first_publish, published_at), 1),
-        report_to_status_written_ms=stats.Latency.of_seconds([watch.seen[n] - published[n] for n in names]).as_dict(),
-        status_writes_per_s=round(stats.rate(opts.n, first_publish, last_written), 1),
-        api_requests_per_report={verb: round(count / opts.n, 2) for verb, count in sorted(requests.items())},
-    )
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
 
 
-async def _api_requests(stack: stack_mod.Stack) -> Counter[str]:
-    return await asyncio.to_thread(measure.api_requests, stack.pki_dir, stack.apiserver_url, "models")
-
-
-async def _floor(stack: stack_mod.Stack, kube: client.Kube, opts: Options, results: Results) -> None:
-    ns = "bench-floor"
-    stack.kubectl("create", "namespace", ns)
-    _progress(f"floor: {opts.n} Models, services stopped")
-    started = time.time()
-    await measure.apply_all(kube, ns, [f"model-{i:05d}" for i in range(opts.n)], opts.concurrency)
-    results.put("floor", models=opts.n, apply_per_s=round(stats.rate(opts.n, started, time.time()), 1))
-
-
-def _ms(section: dict[str, Any], *path: str) -> str:
-    value: Any = section
-    for key in path:
-        value = value.get(key, {}) if isinstance(value, dict) else {}
-    return f"{value:.1f}" if isinstance(value, int | float) else "-"
-
-
-def table(results: Results) -> str:
-    f = results.figures
-    steady, burst = f.get("steady", {}), f.get("burst", {})
-    change, status = "apply_to_change_stored_ms", "report_to_status_written_ms"
-
-    def both(*path: str) -> tuple[str, str]:
-        return _ms(steady, *path), _ms(burst, *path)
-
-    rows: list[tuple[str, str, str]] = [
-        ("stage", "steady", f"burst of {results.options['n']}"),
-        ("apply -> change stored p50 ms (from reply)", *both(change, "from_reply", "p50_ms")),
-        ("apply -> change stored p99 ms (from reply)", *both(change, "from_reply", "p99_ms")),
-        ("apply -> change stored p99 ms (from send)", *both(change, "from_send", "p99_ms")),
-        ("report -> status written p50 ms", *both(status, "p50_ms")),
-        ("report -> status written p99 ms", *both(status, "p99_ms")),
-        ("applies/s (services running)", "-", _ms(burst, "apply_per_s")),
-        ("applies/s (bare-client floor, services stopped)", "-", _ms(f.get("floor", {}), "apply_per_s")),
-        ("change events stored/s", "-", _ms(burst, "change_events_stored_per_s")),
-        ("status writes/s", "-", _ms(burst, "status_writes_per_s")),
-        ("bus-only events/s", "-", _ms(f.get("bus_only", {}), "events_per_s")),
-    ]
-    for verb, per_report in burst.get("api_requests_per_report", {}).items():
-        rows.append((f"API {verb} requests per status report", "-", f"{per_report:.2f}"))
-    for name, usage in f.get("services", {}).items():
-        rows.append((f"{name} peak RSS MiB (VmHWM)", "-", _ms(usage, "peak_rss_mib")))
-        rows.append((f"{name} CPU seconds, whole run", "-", _ms(usage, "cpu_s")))
-    width = max(len(r[0]) for r in rows)
-    lines = [f"{a:<{width}}  {b:>10}  {c:>16}" for a, b, c in rows]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
-
-
-def _options(argv: list[str] | None) -> Options:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0] if __doc__ else "")
-    parser.add_argument("--n", type=int, default=os.environ.get("BENCH_N", "1000"), help="Models (env BENCH_N)")
+def _options(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=(__doc__ or "").split("\n\n")[0])
+    env = os.environ.get
+    parser.add_argument("--n", type=int, default=int(env("BENCH_N", "1000")), help="burst Models (env BENCH_N)")
     parser.add_argument(
-        "--steady",
-        type=int,
-        default=os.environ.get("BENCH_STEADY", "100"),
-        help="Models for the one-at-a-time stage (env BENCH_STEADY; 0 skips it)",
+        "--sections",
+        default=env("BENCH", ",".join(SECTIONS)),
+        help=f"comma-separated, of {', '.join(SECTIONS)} (env BENCH)",
     )
-    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight during the burst")
-    out_default = os.environ.get("BENCH_OUT")
+    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight while creating")
     parser.add_argument(
-        "--out",
-        type=Path,
-        default=Path(out_default) if out_default else None,
-        help="JSON file (env BENCH_OUT; default .dev/bench/bench-<time>.json)",
+        "--replica-models", type=int, default=int(env("BENCH_REPLICA_MODELS", "300")), help="env BENCH_REPLICA_MODELS"
     )
+    parser.add_argument("--reconcile-delay", type=float, default=float(env("SUBSTRATUS_RECONCILE_DELAY_S", "1")))
+    parser.add_argument(
+        "--steady", type=int, default=int(env("BENCH_STEADY", "100")), help="stages: one-at-a-time Models"
+    )
+    out = env("BENCH_OUT")
+    parser.add_argument("--out", type=Path, default=Path(out) if out else None, help="JSON file (env BENCH_OUT)")
     args = parser.parse_args(argv)
-    if args.n < 1:
-        parser.error("argument --n: must be at least 1")
-    if args.steady < 0:
-        parser.error("argument --steady: must be 0 or more")
-    if args.concurrency < 1:
-        parser.error("argument --concurrency: must be at least 1")
-    return Options(n=args.n, steady=args.steady, concurrency=args.concurrency, out=args.out)
+    args.sections = [s.strip() for s in str(args.sections).split(",") if s.strip()]
+    unknown = [s for s in args.sections if s not in SECTIONS]
+    if unknown or not args.sections:
+        parser.error(f"unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
+    if args.n < 1 or args.replica_models < 1 or args.concurrency < 1 or args.steady < 0:
+        parser.error("--n, --replica-models and --concurrency must be at least 1, --steady at least 0")
+    return args
+
+
+async def _sections(stack: stack_mod.Stack, args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for section in args.sections:
+        load_before = _load()
+        if section == "burst":
+            out["burst"] = await burst.run(stack, args.n, args.concurrency, log_dir)
+        elif section == "replicas":
+            out["replicas"] = await replicas.run(stack, args.replica_models, args.reconcile_delay, log_dir)
+        else:
+            results = await stages.run(stack, args.n, args.steady, args.concurrency, log_dir)
+            out["stages"] = results.figures
+            out["stages_table"] = stages.table(results)
+        out.setdefault("load_average", {})[section] = {"before": load_before, "after": _load()}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    opts = _options(argv)
-    results = Results(
-        options={
-            "n": opts.n,
-            "steady": opts.steady,
-            "concurrency": opts.concurrency,
-            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-            "targets": TARGETS,
-        }
-    )
+    args = _options(argv)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    out = args.out or DEFAULT_OUT_DIR / f"bench-{stamp}.json"
+    meta = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "commit": _commit(),
+        "sections": args.sections,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "targets": figures.TARGETS,
+    }
     with tempfile.TemporaryDirectory(prefix="substratus-bench-") as tmp:
-        root = Path(tmp)
-        stack = stack_mod.Stack(root / "stack")
+        stack = stack_mod.Stack(Path(tmp) / "stack")
         try:
-            _progress("starting the stack")
-            stack.up(log=_progress)
+            burst.progress("starting the stack")
+            stack.up(log=burst.progress)
             stack.apply_crds()
-            asyncio.run(_run(stack, opts, results, DEFAULT_OUT_DIR / "logs"))
+            results = asyncio.run(_sections(stack, args, out.parent / f"logs-{stamp}"))
         finally:
             stack.down()
-    print(table(results))
-    out = opts.out or DEFAULT_OUT_DIR / f"bench-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    stages_table = results.pop("stages_table", None)
+    print(f"\ncommit {meta['commit']}, load average (1/5/15 min) {json.dumps(results.get('load_average'))}")
+    if "burst" in results:
+        print("\n" + figures.burst_table(results["burst"]))
+        print("\n" + figures.requests_by_service_table(results["burst"]))
+        png = plot.burst_png(
+            results["burst"],
+            out.with_suffix(".png"),
+            f"{args.n} Models, {args.concurrency} in flight (commit {meta['commit']})",
+        )
+        print(f"\nplot: {png}")
+    if "replicas" in results:
+        print("\n" + figures.replicas_table(results["replicas"]))
+    if stages_table:
+        print("\n" + stages_table)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results.__dict__, indent=2) + "\n")
+    out.write_text(json.dumps({"meta": meta, **results}, indent=2) + "\n")
     print(f"\nwritten to {out}")
     return 0
 

@@ -7,11 +7,17 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
 
 from substratus_local import stack as stack_mod
+
+LOCAL_ENV = {
+    # As `make up` runs it: kwok runs no container, so the builder would build with buildah locally.
+    "builder": {"SUBSTRATUS_BUILDER_EXECUTOR": "local", "SUBSTRATUS_REGISTRY_INSECURE": "true"},
+}
 
 
 class ServiceError(RuntimeError):
@@ -19,19 +25,36 @@ class ServiceError(RuntimeError):
 
 
 class Service:
-    def __init__(self, stack: stack_mod.Stack, name: str, log_dir: Path) -> None:
+    def __init__(
+        self,
+        stack: stack_mod.Stack,
+        name: str,
+        log_dir: Path,
+        env: Mapping[str, str] | None = None,
+        *,
+        label: str | None = None,
+    ) -> None:
         self.stack, self.name = stack, name
-        self.log_path = log_dir / f"{name}.log"
+        self.label = label or name  # e.g. "trainer-2" for a second replica
+        self.extra_env = dict(env or {})
+        self.log_path = log_dir / f"{self.label}.log"
         self.port = stack_mod.free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout_s: float = 60.0) -> None:
+    def start(self, timeout_s: float = 90.0) -> None:
+        self.spawn()
+        self.wait_ready(timeout_s)
+
+    def spawn(self) -> None:
         env = {
             **os.environ,
             **self.stack.env,
             "SUBSTRATUS_HEALTH_HOST": stack_mod.HOST,
             "SUBSTRATUS_HEALTH_PORT": str(self.port),
             "PYTHONUNBUFFERED": "1",
+            **LOCAL_ENV.get(self.name, {}),
+            **({"SUBSTRATUS_BUILDER_LOCAL_DIR": str(self.stack.root / "builder")} if self.name == "builder" else {}),
+            **self.extra_env,
         }
         module = "substratus_" + self.name.replace("-", "_")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,15 +62,17 @@ class Service:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", module], env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
+
+    def wait_ready(self, timeout_s: float = 90.0) -> None:
         deadline = time.monotonic() + timeout_s
         while not self._ready():
             if time.monotonic() > deadline:
-                raise ServiceError(f"{self.name} not ready within {timeout_s:.0f}s; see {self.log_path}")
+                raise ServiceError(f"{self.label} not ready within {timeout_s:.0f}s; see {self.log_path}")
             time.sleep(0.1)
 
     def _ready(self) -> bool:
         if self.proc is None or self.proc.poll() is not None:
-            raise ServiceError(f"{self.name} exited; see {self.log_path}")
+            raise ServiceError(f"{self.label} exited; see {self.log_path}")
         try:
             return httpx.get(f"http://{stack_mod.HOST}:{self.port}/readyz", timeout=1).status_code == 200
         except httpx.TransportError:
@@ -56,7 +81,7 @@ class Service:
     @property
     def pid(self) -> int:
         if self.proc is None:
-            raise ServiceError(f"{self.name} was not started")
+            raise ServiceError(f"{self.label} was not started")
         return self.proc.pid
 
     def usage(self) -> dict[str, float]:
@@ -88,3 +113,19 @@ class Service:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=10)
+
+
+def start_all(running: list[Service], timeout_s: float = 300.0) -> None:
+    """Spawn every service, then wait for each to be ready (they start side by side)."""
+    for svc in running:
+        svc.spawn()
+    for svc in running:
+        svc.wait_ready(timeout_s)
+
+
+def stop_all(running: list[Service]) -> None:
+    for svc in running:
+        if svc.proc is not None and svc.proc.poll() is None:
+            svc.proc.send_signal(signal.SIGTERM)
+    for svc in running:
+        svc.stop()
