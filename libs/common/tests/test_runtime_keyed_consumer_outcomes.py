@@ -79,6 +79,9 @@ async def test_an_error_marked_not_retryable_is_given_up_at_the_first_attempt(na
         ("rbac", "Forbidden"),
         ("schema", "Invalid"),
     ]
+    give_ups = h.metrics.registry.get_sample_value
+    assert give_ups("substratus_give_ups_total", {"reason": "Forbidden"}) == 2
+    assert give_ups("substratus_give_ups_total", {"reason": "Invalid"}) == 1
 
 
 async def test_a_temporary_error_makes_another_pass_after_its_delay(nats_bus: connection.Bus) -> None:
@@ -197,3 +200,7 @@ async def test_events_about_a_key_that_backs_off_wait_for_its_delay(nats_bus: co
     # Had the burst bypassed the backoff, a pass would have run at its first event, with fewer.
     assert passes == [1, 6], "one retry, after the delay, with the failed message and the five new ones"
     assert h.gave_up == []
+    sample = h.metrics.registry.get_sample_value
+    assert sample("substratus_reconcile_retries_total", {"kind": "backoff"}) == 1
+    assert sample("substratus_messages_held") == 0
+    assert sample("substratus_workqueue_depth") == 0
