@@ -13,7 +13,7 @@ help:
 	@echo "make test    lint, then every test (starts its own stack on free ports)"
 	@echo "make lint    ruff, mypy --strict, import-linter"
 	@echo "make crds    regenerate deploy/crds (and the chart's copy) and docs/api.md from the API types"
-	@echo "make bench   benchmarks (not tests)"
+	@echo "make bench   benchmarks, not tests (BENCH=burst,replicas,stages BENCH_N=1000; docs/performance.md)"
 	@echo "make images  build the service images with buildah (tools/images.sh; PYTHON_IMAGE=<mirror>)"
 
 bootstrap:

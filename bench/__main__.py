@@ -42,6 +42,9 @@ SECTIONS = ("burst", "replicas", "stages")
 
 
 def _commit() -> str:
+    """The commit measured (env BENCH_COMMIT when run from an exported tree), "+changes" if dirty."""
+    if os.environ.get("BENCH_COMMIT"):
+        return os.environ["BENCH_COMMIT"]
     result = subprocess.run(
         ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
     )
