@@ -60,3 +60,25 @@ async def test_the_deliveries_of_a_pass_come_oldest_first(nats_bus: connection.B
         await until(lambda: len(seen) == 2, "the second pass")
     assert seen[1] == sorted(seen[1])
     assert len(seen[1]) == 4
+
+
+async def test_passes_over_one_resource_never_run_at_once(nats_bus: connection.Bus) -> None:
+    running: dict[str, int] = {}
+    overlap: list[str] = []
+    seen: list[int] = []
+
+    async def handler(key: Key, deliveries: Sequence[consumer.Delivery]) -> None:
+        running[key.name] = running.get(key.name, 0) + 1
+        if running[key.name] > 1:
+            overlap.append(key.name)
+        await asyncio.sleep(0.05)  # a pass that takes a while, so events pile up behind it
+        running[key.name] -= 1
+        seen.extend(d.stream_sequence for d in deliveries)
+
+    async with Harness(nats_bus, handler) as h:
+        for i in range(12):
+            await h.publish(f"r{i % 3}")
+        await until(lambda: len(seen) == 12, "every event in some pass")
+        assert await h.settled() == 0
+    assert overlap == []
+    assert len(set(seen)) == 12, "each event in exactly one pass"
