@@ -80,7 +80,7 @@ async def _ours(
         started = time.time()
         await create_models(kube, manifests, concurrency)
         progress(f"ours: created in {time.time() - started:.1f}s; waiting for every Model to be ready")
-        await line.wait(names, timeout_for(n), alive, "ours")
+        await line.wait(names, timeout_for(n), alive, "ours", progress)
         after = await asyncio.to_thread(requests.snapshot, stack)
     finally:
         await line.stop()
@@ -103,7 +103,7 @@ async def _floor(
         progress(f"floor: {n} Models by the bare client, services stopped")
         started = time.time()
         await bare.create_all(manifests)
-        await line.wait(names, timeout_for(n), bare.check, "floor")
+        await line.wait(names, timeout_for(n), bare.check, "floor", progress)
         after = await asyncio.to_thread(requests.snapshot, stack)
     finally:
         await line.stop()

@@ -55,7 +55,7 @@ async def _one_run(
         burst.progress(f"replicas: {replicas} trainer(s), {n} Models, each reconcile {delay_s}s slower")
         started = time.time()
         await burst.create_models(kube, manifests, 32)
-        await line.wait(names, burst.timeout_for(n) + n * delay_s, alive, f"{replicas} trainer(s)")
+        await line.wait(names, burst.timeout_for(n) + n * delay_s, alive, f"{replicas} trainer(s)", burst.progress)
         # The watch may have missed a Job created and deleted between two events: the list settles it.
         for job in (await kube.list(JOB, ns)).items:
             model = timeline.owner_model(job)

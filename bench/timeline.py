@@ -117,14 +117,24 @@ class Timeline:
             await watch.stop()
 
     async def wait(
-        self, names: Collection[str], timeout_s: float, alive: Callable[[], None] = lambda: None, what: str = ""
+        self,
+        names: Collection[str],
+        timeout_s: float,
+        alive: Callable[[], None] = lambda: None,
+        what: str = "",
+        progress: Callable[[str], None] = lambda _: None,
     ) -> None:
         """Until every Model in ``names`` is ready; ``alive`` raises if something the run needs died."""
         deadline = time.monotonic() + timeout_s
+        next_note = time.monotonic() + 30
         while True:
             missing = [n for n in names if n not in self.ready_at]
             if not missing:
                 return
+            if time.monotonic() >= next_note:
+                jobs = sum(1 for n in names if n in self.job_seen)
+                progress(f"{what}: {jobs}/{len(names)} Jobs exist, {len(names) - len(missing)} Models ready")
+                next_note = time.monotonic() + 30
             for watch in self._watches:
                 watch.check()
             alive()
