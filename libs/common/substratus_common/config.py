@@ -46,7 +46,16 @@ class Settings(BaseSettings):
     """History kept per subject; the last message per subject rebuilds a service's view."""
 
     stream_duplicate_window_s: float = 120
-    """Window in which a republished ``Nats-Msg-Id`` is dropped by the stream."""
+    """Window in which a republished ``Nats-Msg-Id`` is dropped by the stream. Shorter than
+    ``watch_resync_s`` on purpose: the resync stores only objects whose resourceVersion differs
+    from the last message on their subject, and a message the stream's limits dropped is stored
+    again by the next resync (a window longer than the resync would drop that repair)."""
+
+    stream_max_bytes: int = Field(1024**3, ge=-1)
+    """Bytes each stream keeps at most (-1: unbounded); when full the oldest messages are discarded."""
+
+    stream_max_msg_size: int = Field(1024**2, ge=-1)
+    """Largest message a stream stores (NATS's default max_payload); -1: the server's limit."""
 
     consumer_concurrency: int = Field(32, ge=1, le=1024)
     """Reconciles (work-queue workers) running at once per replica."""
@@ -70,7 +79,9 @@ class Settings(BaseSettings):
     """Nak delays by delivery count for errors that may pass; the last one repeats."""
 
     watch_resync_s: float = Field(600.0, gt=0)
-    """The watcher republishes every object this often (events of unchanged versions are deduplicated)."""
+    """How often the watcher compares every live object with the last message on its subject and
+    stores what differs (what the stream's limits dropped, or what a lost publish never stored);
+    unchanged objects are not stored again."""
 
     health_host: str = "127.0.0.1"
     """Address of the /healthz, /readyz and /metrics server."""

@@ -28,7 +28,15 @@ async def setup(ctx: service.Context) -> Mapping[str, service.RootTask]:
     for rt in (*SUBSTRATUS_KINDS, *WATCHED_CHILDREN):
         selector = None if rt in SUBSTRATUS_KINDS else labels.CHILD_SELECTOR
         options = sync.Options(label_selector=selector, resync_s=ctx.settings.watch_resync_s)
-        syncs[rt.plural] = sync.TypeSync(kube, rt, sink, known=state[rt], labels=state_labels[rt], options=options)
+        syncs[rt.plural] = sync.TypeSync(
+            kube,
+            rt,
+            sink,
+            known=state[rt],
+            labels=state_labels[rt],
+            options=options,
+            stored=functools.partial(known.stored, bus, rt),
+        )
     ctx.add_readiness_check("synced", lambda: all(s.synced.is_set() for s in syncs.values()))
     return {f"watch-{plural}": functools.partial(_watch, s) for plural, s in syncs.items()}
 

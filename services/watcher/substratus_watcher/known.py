@@ -24,8 +24,19 @@ Known = dict[ResourceType, dict[sync.Key, sync.Version]]
 Labels = dict[ResourceType, dict[sync.Key, dict[str, str]]]
 
 
-async def load(bus: connection.Bus) -> tuple[Known, Labels]:
-    """The last stored version (and labels, which children's tombstones need) of every live object.
+def subject_filter(rt: ResourceType | None = None) -> str:
+    """The change subjects of one watched type (all of them when ``rt`` is None)."""
+    base = f"{subjects.PREFIX}.{subjects.CHANGE}"
+    if rt is None:
+        return f"{base}.>"
+    if rt in SUBSTRATUS_KINDS:
+        return f"{base}.{rt.plural}.*.*"
+    return f"{base}.*.*.*.{rt.kind.lower()}.*"
+
+
+async def load(bus: connection.Bus, rt: ResourceType | None = None) -> tuple[Known, Labels]:
+    """The last stored version (and labels, which children's tombstones need) of every live object,
+    of one type or of all.
 
     The key comes from the subject, not from the payload: a foreign or malformed event on one of
     our subjects (no metadata, no uid) is skipped instead of becoming a nameless tombstone later.
@@ -33,7 +44,7 @@ async def load(bus: connection.Bus) -> tuple[Known, Labels]:
     known: Known = {rt: {} for rt in (*SUBSTRATUS_KINDS, *WATCHED_CHILDREN)}
     labels: Labels = {rt: {} for rt in known}
     count = skipped = 0
-    async for msg in bus.last_per_subject(streams.CHANGES, f"{subjects.PREFIX}.{subjects.CHANGE}.>"):
+    async for msg in bus.last_per_subject(streams.CHANGES, subject_filter(rt)):
         count += 1
         try:
             parsed = subjects.parse(msg.subject)
@@ -55,5 +66,16 @@ async def load(bus: connection.Bus) -> tuple[Known, Labels]:
         meta_labels = (obj.get("metadata") or {}).get("labels")
         if isinstance(meta_labels, dict):
             labels[rt][key] = {str(k): str(v) for k, v in meta_labels.items()}
-    log.info("known state read from the stream", extra={"subjects": count, "skipped": skipped})
+    log.info(
+        "known state read from the stream",
+        extra={"resource": rt.plural if rt else "all", "subjects": count, "skipped": skipped},
+    )
     return known, labels
+
+
+async def stored(
+    bus: connection.Bus, rt: ResourceType
+) -> tuple[dict[sync.Key, sync.Version], dict[sync.Key, dict[str, str]]]:
+    """What the stream holds now for one type: what a resync compares the live list with."""
+    known, labels = await load(bus, rt)
+    return known[rt], labels[rt]

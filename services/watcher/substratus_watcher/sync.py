@@ -2,7 +2,9 @@
 
 Follows kopf's continuous watch: list → watch from the list's resourceVersion with bookmarks →
 keep the newest version → on 410 Gone list again and diff against what was known, so nothing is
-lost; a silent stream is restarted from the last version; a periodic resync republishes all.
+lost; a silent stream is restarted from the last version; a periodic resync compares the live
+list with what the stream holds (last message per subject) and stores only what differs, so it
+repairs what the stream's limits dropped without storing every object again (docs/adr/130).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -27,6 +29,10 @@ Key = tuple[str, str]  # namespace, name
 class Version:
     uid: str
     resource_version: str
+
+
+Stored = Callable[[], Awaitable[tuple[dict[Key, Version], dict[Key, dict[str, str]]]]]
+"""Reads what the stream holds for one type: versions and labels per key."""
 
 
 class Sink(Protocol):
@@ -79,11 +85,15 @@ class TypeSync:
         labels: dict[Key, dict[str, str]] | None = None,
         options: Options | None = None,
         clock: Callable[[], float] | None = None,
+        stored: Stored | None = None,
     ) -> None:
         self.kube, self.rt, self.sink = kube, rt, sink
         self.known: dict[Key, Version] = dict(known or {})
         self.labels: dict[Key, dict[str, str]] = dict(labels or {})
         self.options = options or Options()
+        # Without a reader of the stream (unit tests), a resync compares with what this process
+        # last handed to the sink.
+        self._stored = stored
         self._clock = clock or (lambda: asyncio.get_running_loop().time())
         self.relists = 0
         self.synced = asyncio.Event()
@@ -109,17 +119,17 @@ class TypeSync:
 
     async def _run(self, stop: asyncio.Event) -> None:
         failures = 0
-        republish = False
+        resync = False
         while not stop.is_set():
             try:
-                resource_version = await self._relist(republish_all=republish)
+                resource_version = await self._relist(against_stream=resync)
                 self.synced.set()
                 failures = 0
                 await self._watch_until_resync(resource_version, stop)
-                republish = True  # the period passed: everything goes out again
+                resync = True  # the period passed: compare with what the stream holds
             except errors.Gone:
                 log.info("watch expired (410 Gone); listing again", extra={"resource": self.rt.plural})
-                republish = False
+                resync = False
             except errors.APIError as error:
                 # A 404 on the list means the type is not served (yet): the CRDs may be installed
                 # after the watcher starts, so wait for them instead of crashing.
@@ -135,20 +145,31 @@ class TypeSync:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay * (0.8 + random.random() * 0.4))
 
-    async def _relist(self, *, republish_all: bool) -> str:
+    async def _relist(self, *, against_stream: bool) -> str:
+        """List, publish what differs from the baseline, tombstone what is gone.
+
+        The baseline is what this process last published, or, at a resync, what the stream holds
+        now: a subject whose last message the stream's limits discarded is stored again then.
+        """
+        baseline = self.known
+        if against_stream and self._stored is not None:
+            baseline, stored_labels = await self._stored()
+            for key, value in stored_labels.items():
+                self.labels.setdefault(key, value)
         listed = await self.kube.list(self.rt, label_selector=self.options.label_selector)
-        self.relists += 1
         current: dict[Key, Version] = {}
         for obj in listed.items:
             key, version = key_of(obj), version_of(obj)
             current[key] = version
             self.labels[key] = dict(obj.get("metadata", {}).get("labels") or {})
-            if republish_all or self.known.get(key) != version:
+            if baseline.get(key) != version:
                 await self.sink.changed(self.rt, obj)
-        for key in sorted(set(self.known) - set(current)):
-            gone = tombstone(self.rt, key, self.known[key], listed.resource_version, self.labels.pop(key, None))
+        last = {**self.known, **baseline}
+        for key in sorted(set(last) - set(current)):
+            gone = tombstone(self.rt, key, last[key], listed.resource_version, self.labels.pop(key, None))
             await self.sink.deleted(self.rt, gone)
         self.known = current
+        self.relists += 1  # counted once everything it found is published
         return listed.resource_version
 
     async def _watch_until_resync(self, resource_version: str, stop: asyncio.Event) -> None:

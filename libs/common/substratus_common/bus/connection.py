@@ -17,7 +17,15 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
 
 from substratus_common import config
 from substratus_common.bus import messages
@@ -274,6 +282,9 @@ def _stream_config(spec: streams.StreamSpec) -> StreamConfig:
         max_age=spec.max_age_s,
         max_msgs_per_subject=spec.max_msgs_per_subject,
         duplicate_window=spec.duplicate_window_s,
+        max_bytes=spec.max_bytes,
+        max_msg_size=spec.max_msg_size,
+        discard=DiscardPolicy.OLD if spec.discard_old else DiscardPolicy.NEW,
         allow_direct=True,
     )
 
@@ -296,6 +307,9 @@ async def ensure_streams(js: JetStreamContext, settings: config.Settings) -> Non
                 or have.max_age != wanted.max_age
                 or have.max_msgs_per_subject != wanted.max_msgs_per_subject
                 or have.duplicate_window != wanted.duplicate_window
+                or have.max_bytes != wanted.max_bytes
+                or have.max_msg_size != wanted.max_msg_size
+                or have.discard != wanted.discard
             ):
                 await js.update_stream(wanted)
                 log.info("stream settings updated", extra={"stream": spec.name})
