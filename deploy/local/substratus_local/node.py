@@ -118,7 +118,7 @@ def _write_files(
     p.containerd_config.write_text(node_config.containerd_toml(p, node_images.PAUSE_IMAGE, runc, sockets))
     # Images are named 127.0.0.1:<port>/... as the builder pushes them; the node pulls them from
     # the registry on the veth's host end, over plain HTTP.
-    for name in (stack.registry, f"localhost:{stack.port('registry')}"):
+    for name in registry_names(stack):
         hosts = p.registry_hosts / name
         hosts.mkdir(parents=True, exist_ok=True)
         upstream = f"{net.host_ip}:{stack.port('registry')}"
@@ -271,8 +271,13 @@ def policy_yaml(registry_prefixes: list[str]) -> str:
     return json.dumps(policy) + "\n---\n" + json.dumps(binding) + "\n"
 
 
+def registry_names(stack: Stack) -> list[str]:
+    """The names the node pulls from the stack's registry: its address and the fixed alias."""
+    return [stack.registry, f"localhost:{stack.port('registry')}", node_config.REGISTRY_ALIAS]
+
+
 def _apply_policy(stack: Stack) -> None:
-    prefixes = [f"{stack.registry}/", f"localhost:{stack.port('registry')}/"]
+    prefixes = [f"{name}/" for name in registry_names(stack)]
     stack.kubectl(
         "apply",
         "--server-side",

@@ -17,6 +17,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 NODE_NAME = "substratus-real-node"
 NODE_LABEL = ("substratus.ai/real-node", "true")
 NODE_TAINT = {"key": "substratus.ai/real-node", "value": "true", "effect": "NoSchedule"}
+# The fixed name images for the local stack carry (ADR 028), whatever port its registry has.
+REGISTRY_ALIAS = "registry.substratus.local"
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""A Pod whose image comes from the local registry really runs on the real node: its output is in
-``kubectl logs`` and ``kubectl exec`` runs in it; a Pod of another image stays on kwok."""
+"""A Pod whose image comes from the local registry (by its address or the fixed alias of ADR 028)
+really runs on the real node: its output is in ``kubectl logs`` and ``kubectl exec`` runs in it;
+a Pod of another image stays on kwok."""
 
 from __future__ import annotations
 
@@ -15,9 +16,20 @@ def test_pod_of_a_local_image_runs_for_real(real_node_stack: Stack, node_namespa
     assert pod_field(s, ns, "hello", "{.spec.nodeName}") == node_config.NODE_NAME
     logs = eventually(lambda: s.kubectl("logs", "hello", "-n", ns).stdout, 30, "logs of hello")
     assert logs.strip() == "hello from hello"
-    # exec in the container, with stdin: a file written there is read back.
-    s.kubectl("exec", "-i", "hello", "-n", ns, "--", "sh", "-c", "cat > /tmp/x", input="through stdin\n")
-    assert s.kubectl("exec", "hello", "-n", ns, "--", "cat", "/tmp/x").stdout == "through stdin\n"
+    # exec runs in the container: a file it writes there is read back by another exec.
+    s.kubectl("exec", "hello", "-n", ns, "--", "sh", "-c", "echo written by exec > /tmp/x")
+    assert s.kubectl("exec", "hello", "-n", ns, "--", "cat", "/tmp/x").stdout == "written by exec\n"
+
+
+def test_the_registry_alias_pulls_from_the_stack_registry(
+    real_node_stack: Stack, node_namespace: str, busybox_image: str
+) -> None:
+    s, ns = real_node_stack, node_namespace
+    aliased = busybox_image.replace(s.registry, node_config.REGISTRY_ALIAS)  # ADR 028
+    create_pod(s, ns, "aliased", aliased, ["/bin/sh", "-c", "echo pulled"], pod_spec={"restartPolicy": "Never"})
+    assert wait_pod_phase(s, ns, "aliased", {"Succeeded", "Failed"}) == "Succeeded"
+    assert pod_field(s, ns, "aliased", "{.spec.nodeName}") == node_config.NODE_NAME
+    assert s.kubectl("logs", "aliased", "-n", ns).stdout == "pulled\n"
 
 
 def test_pod_of_another_image_stays_on_kwok(real_node_stack: Stack, node_namespace: str) -> None:
