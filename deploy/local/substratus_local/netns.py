@@ -255,7 +255,8 @@ def create(net: NodeNetwork, host_ports: list[int]) -> None:
         in_netns(net, "ip", "route", "add", "default", "via", net.host_ip)
     # Packets from the node to <host end>:<port> may be delivered to 127.0.0.1 (this veth only).
     Path(f"/proc/sys/net/ipv4/conf/{net.host_veth}/route_localnet").write_text("1\n")
-    map_ports(net, host_ports)
+    if run("nft", "list", "table", "ip", net.nft_table, check=False).returncode != 0:
+        map_ports(net, host_ports)  # once: replacing it would drop the map for running Pods
 
 
 def map_ports(net: NodeNetwork, ports: list[int]) -> None:

@@ -115,18 +115,18 @@ def _write_files(
         directory.mkdir(parents=True, exist_ok=True)
     sockets = shim_socket_dir(net)
     sockets.mkdir(parents=True, exist_ok=True)
-    p.containerd_config.write_text(node_config.containerd_toml(p, node_images.PAUSE_IMAGE, runc, sockets))
+    _write(p.containerd_config, node_config.containerd_toml(p, node_images.PAUSE_IMAGE, runc, sockets))
     # Images are named 127.0.0.1:<port>/... as the builder pushes them; the node pulls them from
     # the registry on the veth's host end, over plain HTTP.
     for name in registry_names(stack):
         hosts = p.registry_hosts / name
         hosts.mkdir(parents=True, exist_ok=True)
         upstream = f"{net.host_ip}:{stack.port('registry')}"
-        (hosts / "hosts.toml").write_text(node_config.registry_hosts_toml(upstream))
+        _write(hosts / "hosts.toml", node_config.registry_hosts_toml(upstream))
     gateway = net.pod_cidr.rsplit(".", 1)[0] + ".1"
     conflist = node_config.cni_conflist(f"substratus-{net.id}", net.pod_cidr, gateway, p.cni_ipam_dir)
-    (p.cni_conf_dir / "10-substratus.conflist").write_text(conflist)
-    (p.etc / "resolv.conf").write_text("# no DNS on the local stack's real node\n")
+    _write(p.cni_conf_dir / "10-substratus.conflist", conflist)
+    _write(p.etc / "resolv.conf", "# no DNS on the local stack's real node\n")
     ca = stack.pki_dir / "ca.crt"
     server = f"https://{net.host_ip}:{stack.port('apiserver')}"
     certs = p.base / "pki"
@@ -136,11 +136,17 @@ def _write_files(
     node_config.issue_client_cert(stack.pki_dir, "kube-proxy-client", "system:kube-proxy", None, certs)
     for stem in ("kubelet", "kube-proxy"):
         kubeconfig = node_config.kubeconfig(server, ca, certs / f"{stem}-client.crt", certs / f"{stem}-client.key")
-        (p.base / f"{stem}.kubeconfig").write_text(kubeconfig)
+        _write(p.base / f"{stem}.kubeconfig", kubeconfig)
     kubelet = node_config.kubelet_config(p, net.node_ip, ca, cgroup_root(net))
-    (p.base / "kubelet.yaml").write_text(json.dumps(kubelet, indent=2) + "\n")
+    _write(p.base / "kubelet.yaml", json.dumps(kubelet, indent=2) + "\n")
     proxy = node_config.kube_proxy_config(p.base / "kube-proxy.kubeconfig", net.node_ip, net.pod_cidr)
-    (p.base / "kube-proxy.yaml").write_text(json.dumps(proxy, indent=2) + "\n")
+    _write(p.base / "kube-proxy.yaml", json.dumps(proxy, indent=2) + "\n")
+
+
+def _write(path: Path, text: str) -> None:
+    """Write only a changed file: kube-proxy exits when its configuration file changes."""
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
 
 
 def _kubelet_argv(stack: Stack, net: netns.NodeNetwork, p: node_config.NodePaths, bins: dict[str, Path]) -> list[str]:

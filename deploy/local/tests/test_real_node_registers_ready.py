@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from substratus_local import kwok_config, node_config
+from substratus_local import kwok_config, node, node_config
 from substratus_local.stack import Stack
 
 
@@ -30,3 +30,11 @@ def test_real_node_is_ready_beside_the_kwok_nodes(real_node_stack: Stack) -> Non
     net = real_node_stack.node_network
     assert net is not None
     assert addresses["InternalIP"] == net.node_ip
+
+
+def test_a_second_up_changes_nothing(real_node_stack: Stack) -> None:
+    pids = {name: real_node_stack.pid(name) for name in node.PROCESSES}
+    again = Stack(real_node_stack.root)
+    again.up()
+    assert {name: again.pid(name) for name in node.PROCESSES} == pids
+    assert all(again.alive(name) for name in node.PROCESSES)
