@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -94,6 +96,12 @@ async def _download(pairs: Sequence[tuple[str, Path]], settings: config.Settings
     return 0
 
 
+def _mark_ready() -> None:
+    """For the sidecar's startup probe (workloads.storage_mounts.READY_FILE): the workload may start."""
+    with contextlib.suppress(OSError):
+        Path(os.environ.get("SUBSTRATUS_STORAGE_READY_FILE", "/tmp/substratus-storage-ready")).touch()
+
+
 async def _upload_on_exit(directory: Path, url: str, settings: config.Settings) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -108,6 +116,7 @@ async def _upload_on_exit(directory: Path, url: str, settings: config.Settings) 
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
+    _mark_ready()
     log.info("%s %s to %s", WAITING, directory, url)
     await stop.wait()
     storage, prefix = transfer.storage_for(url, settings)

@@ -40,6 +40,8 @@ STORAGE_SECRET = "substratus-storage"
 """Optional Secret in the workload's namespace with the helper's credentials (e.g. AWS_ACCESS_KEY_ID)."""
 DOWNLOAD_CONTAINER = "download"
 UPLOAD_CONTAINER = "upload"
+READY_FILE = "/tmp/substratus-storage-ready"
+"""Written by ``upload-on-exit`` once it handles SIGTERM; the sidecar's startup probe reads it."""
 UPLOAD_GRACE_S = 1800
 """Termination grace of a portable Pod: the time the upload-on-exit sidecar has to finish."""
 PV_NAMESPACE_LABEL = "substratus.ai/namespace"
@@ -257,6 +259,13 @@ def _portable_helpers(mounts: Sequence[Mount], settings: config.Settings) -> lis
                 "args": ["upload-on-exit", m.path, m.url],
                 # A native sidecar: started before the workload, stopped (SIGTERM) after it exits.
                 "restartPolicy": "Always",
+                # The workload starts only once the helper handles SIGTERM: as PID 1 it would drop
+                # a SIGTERM that came before (seen on the real node: a quick workload, no upload).
+                "startupProbe": {
+                    "exec": {"command": ["cat", READY_FILE]},
+                    "periodSeconds": 1,
+                    "failureThreshold": 120,
+                },
                 "volumeMounts": [{"name": m.volume, "mountPath": m.path}],
             }
         )
