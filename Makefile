@@ -14,7 +14,8 @@ help:
 	@echo "make lint    ruff, mypy --strict, import-linter"
 	@echo "make crds    regenerate deploy/crds (and the chart's copy) and docs/api.md from the API types"
 	@echo "make bench   benchmarks, not tests (BENCH=burst,replicas,stages BENCH_N=1000; docs/performance.md)"
-	@echo "make images  build the service images with buildah (tools/images.sh; PYTHON_IMAGE=<mirror>)"
+	@echo "make images  build the Debian bases, service and reference images with buildah (tools/images.sh;"
+	@echo "            LOCAL=1 pushes them to make up's registry)"
 
 bootstrap:
 	@tools/bootstrap.sh
@@ -54,4 +55,4 @@ bench: bootstrap
 	$(RUN) python -m bench
 
 images:
-	tools/images.sh
+	tools/images.sh $(IMAGES)

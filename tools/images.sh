@@ -16,6 +16,8 @@
 #   WORKLOADS            which images/* folders, default all
 #   PUSH=1               push what was built: to REGISTRY (host:port, plain HTTP) when set, keeping
 #                        each image's path and tag, else to the registry its name names
+#   LOCAL=1              for `make up`'s stack: push to the REGISTRY of .dev/env, services and
+#                        storage named registry.substratus.local/substratusai/... (ADR 028)
 #   DEBIAN_MIRROR        default http://deb.debian.org/debian
 #
 # A base is made once per package set (the key hashes deploy/images/debian-bases.sh and this
@@ -26,6 +28,12 @@ cd "$(dirname "$0")/.."
 . deploy/images/debian-bases.sh
 
 what="${1:-all}"
+if [ "${LOCAL:-0}" = "1" ]; then
+  [ -f .dev/env ] || { echo "make images: LOCAL=1 needs a running stack (.dev/env): run make up" >&2; exit 1; }
+  REGISTRY="$(. .dev/env && echo "$REGISTRY")"
+  IMAGE_REPOSITORY="${IMAGE_REPOSITORY:-registry.substratus.local/substratusai}"
+  PUSH=1
+fi
 repository="${IMAGE_REPOSITORY:-ghcr.io/substratusai}"
 tag="${IMAGE_TAG:-$(sed -n 's/^version = "\(.*\)"/\1/p' services/watcher/pyproject.toml | head -1)}"
 workload_repository="${WORKLOAD_REPOSITORY:-registry.substratus.local/substratus}"
