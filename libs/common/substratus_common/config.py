@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Cloud = Literal["gcp", "aws", "other", "local"]
@@ -26,7 +26,18 @@ class Settings(BaseSettings):
     """Where the cluster runs: decides GPU node labels and how artifacts are mounted."""
 
     nats_url: str = Field("nats://127.0.0.1:4222", validation_alias="NATS_URL")
-    """NATS server URL (also read from plain ``NATS_URL``)."""
+    """NATS server URL(s), comma-separated (also read from plain ``NATS_URL``). Never put credentials
+    in it: they would travel into error messages; use the settings below."""
+
+    # NATS credentials (issue 16): separate from the URL, the password a SecretStr so no repr shows it.
+    nats_user: str | None = Field(None, validation_alias="NATS_USER")
+    """NATS user name (the chart sets the service's name)."""
+
+    nats_password: SecretStr | None = Field(None, validation_alias="NATS_PASSWORD")
+    """Password of ``nats_user`` (the chart reads it from the services' password Secret)."""
+
+    nats_creds_file: Path | None = Field(None, validation_alias="NATS_CREDS")
+    """A NATS ``.creds`` file (user JWT and nkey seed), instead of user and password."""
 
     provision_streams: bool = True
     """Create or update the three streams at start. In a cluster only the watcher does (the chart

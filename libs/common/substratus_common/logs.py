@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from typing import Any, TextIO
+
+# ``scheme://user:password@host`` anywhere in a text: the userinfo goes, scheme and host stay.
+_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^\s/@'\"]+@")
+REDACTED = "***"
+
+
+def redact_urls(text: str) -> str:
+    """``text`` with the userinfo of every URL in it replaced by ``***`` (``nats://***@host:4222``)."""
+    return _USERINFO.sub(lambda m: f"{m.group('scheme')}{REDACTED}@", text)
+
 
 # Attributes every LogRecord has; anything else was passed through ``extra=`` and is logged.
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
@@ -23,9 +34,13 @@ class JsonFormatter(logging.Formatter):
         for key, value in record.__dict__.items():
             if key not in _STANDARD:
                 doc[key] = value
-        if record.exc_info:
+        if record.exc_text:
+            doc["exc"] = record.exc_text
+        elif record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)
-        return json.dumps(doc, default=str)
+        # Last, over the whole line: a password in a URL reaches no log, whichever field carried it
+        # (message, an extra, an exception's text). JSON escapes keep the pattern's delimiters.
+        return redact_urls(json.dumps(doc, default=str))
 
 
 def setup(level: str = "INFO", service: str | None = None, stream: TextIO | None = None) -> None:
@@ -37,6 +52,24 @@ def setup(level: str = "INFO", service: str | None = None, stream: TextIO | None
     root.setLevel(level.upper())
     if service is not None:
         handler.addFilter(_ServiceName(service))
+    handler.addFilter(ScrubUrlCredentials())
+
+
+class ScrubUrlCredentials(logging.Filter):
+    """Removes URL userinfo from a record before any handler sees it: message, arguments, string
+    extras and the exception's text (which a handler would otherwise format from the live error)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        record.msg, record.args = redact_urls(message), None
+        for key, value in list(record.__dict__.items()):
+            if key not in _STANDARD and isinstance(value, str):
+                setattr(record, key, redact_urls(value))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact_urls(record.exc_text)
+        return True
 
 
 class _ServiceName(logging.Filter):

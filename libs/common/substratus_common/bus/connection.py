@@ -27,7 +27,7 @@ from nats.js.api import (
     StreamConfig,
 )
 
-from substratus_common import config
+from substratus_common import config, logs
 from substratus_common.bus import messages
 from substratus_common.bus.errors import BusConfigError, BusError, StreamNotFound
 from substratus_common.events import envelope, streams
@@ -211,8 +211,12 @@ async def connect(
         # nats-py keeps retrying a first connection as long as reconnects are unbounded; bound it.
         nc = await asyncio.wait_for(
             nats.connect(
-                settings.nats_url,
+                settings.nats_url.split(","),
                 name=f"substratus-{settings.service}",
+                # Credentials travel apart from the URL, so no error message can carry them.
+                user=settings.nats_user,
+                password=settings.nats_password.get_secret_value() if settings.nats_password else None,
+                user_credentials=str(settings.nats_creds_file) if settings.nats_creds_file else None,
                 # Replies and deliveries come to an inbox only this service may subscribe to
                 # (the chart's NATS permissions allow `_INBOX_<service>.>` and nothing broader).
                 inbox_prefix=inbox_prefix(settings.service),
@@ -225,7 +229,9 @@ async def connect(
             connect_deadline_s,
         )
     except (nats.errors.Error, OSError, TimeoutError) as error:
-        raise BusError(f"cannot connect to NATS at {settings.nats_url}: {error}") from error
+        where = logs.redact_urls(settings.nats_url)
+        why = logs.redact_urls(str(error)) or type(error).__name__  # a timeout's text is empty
+        raise BusError(f"cannot connect to NATS at {where}: {why}") from error
     bus = Bus(nc=nc, js=nc.jetstream(timeout=PUBLISH_TIMEOUT_S), source=f"substratus/{settings.service}")
     if not provision:
         return bus
