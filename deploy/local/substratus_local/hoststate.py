@@ -62,13 +62,15 @@ def _cgroups() -> frozenset[str]:
     return frozenset(found)
 
 
-def _processes(marker: str) -> frozenset[str]:
+def _processes(stack_root: Path) -> frozenset[str]:
+    """Processes naming the stack: its root, or its sockets' directory (shims name only that)."""
+    markers = (str(stack_root.resolve()), str(netns.RUN_DIR / f"c-{netns.stack_id(stack_root)}"))
     found = set()
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             with contextlib.suppress(OSError):
                 cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                if marker in cmdline and str(os.getpid()) != proc.name:
+                if any(m in cmdline for m in markers) and str(os.getpid()) != proc.name:
                     found.add(f"{proc.name} {cmdline.strip()}")
     return frozenset(found)
 
@@ -114,7 +116,7 @@ def take(stack_root: Path) -> Snapshot:
         netns=_lines("ip", "netns", "list"),
         links=frozenset(line.split(":")[1].strip().split("@")[0] for line in _lines("ip", "-o", "link", "show")),
         cgroups=_cgroups(),
-        processes=_processes(str(stack_root)),
+        processes=_processes(stack_root),
         nft_tables=_lines("nft", "list", "tables"),
         # Chain names and policies, not their packet counters.
         iptables_chains=frozenset(" ".join(c.split()[:2]) for c in chains if c.startswith((":", "*"))),
@@ -124,7 +126,9 @@ def take(stack_root: Path) -> Snapshot:
     )
 
 
-_OTHER_ID = re.compile(r"(?:substratus-|sbx|s-)([0-9a-f]{8})")
+_OTHER_ID = re.compile(r"(?:substratus-|sbx|s-|c-|nodes/)([0-9a-f]{8})")
+# containerd's loopback results name a sandbox, not its stack: compared only when no other node runs.
+_UNATTRIBUTED = ("/var/lib/cni/results/cni-loopback-",)
 SHARED = (
     str(netns.RUN_DIR / "host-state.json"),
     str(netns.RUN_DIR / "nodes"),
@@ -161,7 +165,11 @@ def difference(before: Snapshot, after: Snapshot, stack_root: Path) -> dict[str,
         changed = sorted(f"+ {x}" for x in new - old) + sorted(f"- {x}" for x in old - new)
         changed = [c for c in changed if not _foreign(c[2:], own_id, others)]
         if shared_too:
-            changed = [c for c in changed if f.name != "sysctls" and c[2:] not in SHARED]
+            changed = [
+                c
+                for c in changed
+                if f.name != "sysctls" and c[2:] not in SHARED and not c[2:].startswith(_UNATTRIBUTED)
+            ]
         if changed:
             diff[f.name] = changed
     return diff

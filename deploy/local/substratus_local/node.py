@@ -36,7 +36,7 @@ class NodeError(RuntimeError):
 
 
 def paths(stack: Stack) -> node_config.NodePaths:
-    return node_config.NodePaths(stack.root / "node")
+    return node_config.NodePaths(stack.root / "node", netns.RUN_DIR / f"c-{netns.stack_id(stack.root)}")
 
 
 def cgroup_root(net: netns.NodeNetwork) -> str:
@@ -111,7 +111,10 @@ def _ctr(
 def _write_files(
     stack: Stack, net: netns.NodeNetwork, p: node_config.NodePaths, runc: str, bins: dict[str, Path]
 ) -> None:
-    for directory in (p.base, p.containerd_root, p.containerd_state, p.cni_conf_dir, p.cni_ipam_dir, p.etc):
+    # The kubelet's own sockets (pod-resources, device plugins) stay under its root directory.
+    if len(str(p.kubelet_root / "device-plugins" / "kubelet.sock")) > 107:
+        raise NodeError(f"stack root too deep for the kubelet's unix sockets (107 bytes at most): {stack.root}")
+    for directory in (p.base, p.sockets, p.containerd_root, p.containerd_state, p.cni_conf_dir, p.cni_ipam_dir, p.etc):
         directory.mkdir(parents=True, exist_ok=True)
     sockets = shim_socket_dir(net)
     sockets.mkdir(parents=True, exist_ok=True)
@@ -339,6 +342,7 @@ def stop(stack: Stack) -> list[str]:
         with netns.host_lock():
             netns.destroy(net)
             shutil.rmtree(shim_socket_dir(net), ignore_errors=True)
+            shutil.rmtree(p.sockets, ignore_errors=True)
             _remove_cni_cache(f"substratus-{net.id}")
             _remove_log_links(p.pod_logs)
             if netns.release(net):
@@ -455,9 +459,13 @@ def _unmount_under(base: Path) -> None:
 
 
 def _remove_cni_cache(network: str) -> None:
+    """libcni's cached results of our sandboxes (left when CNI DEL never ran, e.g. after a crash):
+    ``<network>-<sandbox>-eth0`` and containerd's loopback ``cni-loopback-<sandbox>-lo``."""
     results = Path("/var/lib/cni/results")
     if results.is_dir():
         for entry in results.glob(f"{network}-*"):
+            sandbox = entry.name.removeprefix(f"{network}-").rsplit("-", 1)[0]
+            (results / f"cni-loopback-{sandbox}-lo").unlink(missing_ok=True)
             entry.unlink(missing_ok=True)
 
 

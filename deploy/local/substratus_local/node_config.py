@@ -23,9 +23,12 @@ REGISTRY_ALIAS = "registry.substratus.local"
 
 @dataclass(frozen=True)
 class NodePaths:
-    """Everything the node writes lives under ``<stack root>/node`` (mounts included)."""
+    """Everything the node writes lives under ``<stack root>/node`` (mounts included), except its
+    unix sockets: ``sockets`` is a short directory of the stack (a socket path has at most 107
+    bytes, and a stack root may be deep)."""
 
     base: Path
+    sockets: Path
 
     @property
     def containerd_root(self) -> Path:
@@ -37,7 +40,7 @@ class NodePaths:
 
     @property
     def containerd_socket(self) -> Path:
-        return self.base / "containerd" / "containerd.sock"
+        return self.sockets / "containerd.sock"
 
     @property
     def containerd_config(self) -> Path:

@@ -278,6 +278,9 @@ class Stack:
             start_new_session=True,  # own process group: `down` stops it and everything it forked
         )
         log.close()
+        previous = self._children.get(name)
+        if previous is not None:
+            previous.poll()  # a crashed predecessor: reap it before its handle is dropped
         self._children[name] = proc
         # The marker (the binary's name) lets `down` tell our process from a recycled PID.
         self._pidfile(name).write_text(f"{proc.pid} {marker or Path(argv[0]).name}\n")
