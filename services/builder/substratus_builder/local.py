@@ -29,12 +29,8 @@ from substratus_common.workloads import builds
 
 log = logging.getLogger(__name__)
 
-LOG_TAIL_LINES = 15
-LOG_TAIL_CHARS = 2000
-
-
-class StepFailed(Exception):
-    """One command of the build exited non-zero; the message names it and quotes its output."""
+LOG_TAIL_LINES, LOG_TAIL_CHARS = 15, 2000
+"""How much of the build log a failure's message quotes: its last lines, at most this many characters."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +38,10 @@ class Result:
     ok: bool
     detail: str = ""
     """Why the build failed, with the end of its log."""
+
+
+class StepFailed(Exception):
+    """One command of the build exited non-zero; the message names it and quotes its output."""
 
 
 class LocalExecutor:

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import base64
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from substratus_common import config
 from substratus_common.api import artifacts, labels, resources
 from substratus_common.api.resources import Notebook
-from substratus_common.workloads import contract, gpus, pod_template, scheduling, service_accounts, storage_mounts
+from substratus_common.workloads import contract, gpus, plan
 
 Object = dict[str, Any]
 
@@ -93,108 +93,74 @@ def content_claim(obj: Object) -> Object:
 
 
 @dataclass
-class Workload:
-    """Everything to apply for the Notebook's Pod, in order; the Secret is created separately (once)."""
+class Workload(plan.Workload):
+    """Everything to apply for the Notebook's Pod; the Secret is created separately (once), and the
+    content claim is applied before the others (an earlier Notebook's may still be terminating)."""
 
-    service_account: Object
-    configmap: Object
     content_claim: Object
     pod: Object
-    claims: list[Object] = field(default_factory=list)
-    volumes_to_bind: list[Object] = field(default_factory=list)
+
+    def own(self) -> list[Object]:
+        return [self.pod]
 
 
 def build(obj: Object, notebook: Notebook, settings: config.Settings, table: gpus.GPUTable, spec_hash: str) -> Workload:
-    """The children of ``notebook`` (``obj`` is the same object as read from the API).
+    """The children of ``notebook`` (``obj`` is the same object, as the view holds it).
 
     Raises ``gpus.UnknownGPUType`` and ``contract.ContractError`` for specs that cannot run.
     """
     meta = obj["metadata"]
     namespace, name = str(meta["namespace"]), str(meta["name"])
     spec = notebook.spec
-    if spec.image is None:
-        raise ValueError("a notebook needs spec.image")
-
-    mounts = [
-        # Downloaded too (portable mode), so the artifacts written before a suspend are there again.
-        storage_mounts.Mount(
-            "artifacts",
-            artifacts_url(settings, namespace, name),
-            contract.ARTIFACTS_PATH,
-            read_only=False,
-            download=True,
-            upload=True,
-        )
-    ]
-    if spec.model is not None:
-        url = artifacts.artifacts_url(settings.bucket_url, settings.cluster_name, namespace, "models", spec.model.name)
-        mounts.append(storage_mounts.Mount("model", url, contract.MODEL_PATH, read_only=True, download=True))
-    if spec.dataset is not None:
-        url = artifacts.artifacts_url(
-            settings.bucket_url, settings.cluster_name, namespace, "datasets", spec.dataset.name
-        )
-        mounts.append(storage_mounts.Mount("data", url, contract.DATA_PATH, read_only=True, download=True))
-
-    child_labels = labels.for_child("notebooks", name, ROLE)
-    storage = storage_mounts.plan(
-        mounts,
+    # Its own artifacts are downloaded too (portable mode), so what was written before a suspend is there again.
+    storage = plan.mounts(
         settings,
-        namespace=namespace,
-        claim_prefix=f"{name}-notebook",
-        owner=contract.owner_reference(obj),
-        owner_labels=child_labels,
+        namespace,
+        own=("notebooks", name),
+        keep_own=True,
+        model=spec.model.name if spec.model is not None else None,
+        dataset=spec.dataset.name if spec.dataset is not None else None,
     )
-    placed = scheduling.placement_for(spec.resources, cloud=settings.cloud, table=table)
-
-    token_ref = contract.env_var(TOKEN_ENV, f"${{{{ secrets.{secret_name(name)}.{TOKEN_KEY} }}}}")
-    env = [e for e in contract.container_env(spec) if e["name"] != TOKEN_ENV]
-    content_mount = {"name": CONTENT_VOLUME, "mountPath": contract.CONTENT}
-    container: Object = {
-        "name": CONTAINER,
-        "image": spec.image,
-        "command": list(spec.command) if spec.command else list(DEFAULT_COMMAND),
-        "workingDir": contract.CONTENT,
-        "env": contract.sorted_by_name([*env, token_ref]),
-        "ports": [{"name": PORT_NAME, "containerPort": PORT, "protocol": "TCP"}],
-        "readinessProbe": {
-            "httpGet": {"path": READINESS_PATH, "port": PORT_NAME},
-            "periodSeconds": 5,
-            "failureThreshold": 3,
-        },
-        "securityContext": {"allowPrivilegeEscalation": False},
-        "volumeMounts": contract.sorted_by_name([content_mount, contract.params_mount(), *storage.mounts]),
-    }
-    if placed.resources:
-        container["resources"] = placed.resources
-
     content_volume = {"name": CONTENT_VOLUME, "persistentVolumeClaim": {"claimName": claim_name(name)}}
+    content_mount = {"name": CONTENT_VOLUME, "mountPath": contract.CONTENT}
+    pod_labels = labels.for_child("notebooks", name, ROLE)
+    planned = plan.pod(
+        obj,
+        spec,
+        settings,
+        table,
+        role=ROLE,
+        pod_labels=pod_labels,
+        claim_prefix=f"{name}-notebook",
+        storage=storage,
+        volumes=[content_volume],
+        volume_mounts=[content_mount],
+    )
+    token_ref = contract.env_var(TOKEN_ENV, f"${{{{ secrets.{secret_name(name)}.{TOKEN_KEY} }}}}")
+    env = [e for e in planned.container["env"] if e["name"] != TOKEN_ENV]
+    planned.container.update(
+        {
+            "command": list(spec.command) if spec.command else list(DEFAULT_COMMAND),
+            "workingDir": contract.CONTENT,
+            "env": contract.sorted_by_name([*env, token_ref]),
+            "ports": [{"name": PORT_NAME, "containerPort": PORT, "protocol": "TCP"}],
+            "readinessProbe": {
+                "httpGet": {"path": READINESS_PATH, "port": PORT_NAME},
+                "periodSeconds": 5,
+                "failureThreshold": 3,
+            },
+            "securityContext": {"allowPrivilegeEscalation": False},
+        }
+    )
     pod_spec: Object = {
         "restartPolicy": "Always",
-        "serviceAccountName": service_accounts.name_for(ROLE),
         # Not runAsUser: the image decides (Jupyter images run as jovyan); the group makes /content writable.
         "securityContext": {"fsGroup": USERS_GID, "fsGroupChangePolicy": "OnRootMismatch"},
-        "containers": [container],
-        "volumes": contract.sorted_by_name([content_volume, contract.params_volume(obj), *storage.volumes]),
+        **planned.spec,
     }
-    pod_template.add_storage_and_placement(pod_spec, storage, placed)
-
-    pod_meta = contract.child_metadata(obj, pod_name(name), ROLE)
-    pod_meta["annotations"] = {
-        contract.DEFAULT_CONTAINER: CONTAINER,
-        contract.SPEC_HASH: spec_hash,
-        contract.GENERATION: str(meta.get("generation") or 0),
-        **storage.pod_annotations,
-        **contract.pass_through_annotations(obj),
-    }
+    pod_meta = plan.workload_metadata(obj, pod_name(name), ROLE, spec_hash, **planned.annotations)
     pod: Object = {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta, "spec": pod_spec}
-    return Workload(
-        service_account=service_accounts.service_account(ROLE, namespace),
-        configmap=contract.params_configmap(obj, spec.params, ROLE),
-        content_claim=content_claim(obj),
-        pod=pod,
-        claims=storage.claims,
-        volumes_to_bind=storage.volumes_to_bind,
-    )
+    return Workload(planned, content_claim(obj), pod)
 
 
 def spec_hash(obj: Object) -> str:

@@ -1,100 +1,90 @@
-"""Reconcile one Server: wait for its image and Model, apply its children, report ``Serving``.
+"""Reconcile one Server: wait for its image and Model, declare its children, report ``Serving``.
 
-Called by the manager loop (``substratus_common.runtime.manager``) with the Server as read from
-the API; returns the ``Serving`` condition to report. The Deployment carries the hash of the spec
-it was built from: the children are applied when the Deployment is missing or its hash differs
-(a spec change rolls the Pods); otherwise they are only read, so reconciling an unchanged Server
-writes nothing and never changes the pod template (docs/adr/060).
+A :class:`reconciler.Reconciler`, called with the Server as the view holds it; its Deployment,
+Pods and Model come from the view too. The Deployment carries the hash of the spec it was built
+from: the children are returned (the runtime applies them) when the Deployment is missing or its
+hash differs (a spec change rolls the Pods); otherwise they are only read, so reconciling an
+unchanged Server writes nothing and never changes the pod template (docs/adr/060).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from pydantic import ValidationError
-
-from substratus_common import config, errors
+from substratus_common import errors
 from substratus_common.api import resources
 from substratus_common.api.resources import Server
 from substratus_common.api.types import ConditionType, Reason
 from substratus_common.events import payloads
-from substratus_common.kube import client
-from substratus_common.kube import resources as kinds
-from substratus_common.runtime import manager, report
-from substratus_common.workloads import contract, gpus, storage_mounts
+from substratus_common.events.subjects import ResourceKey
+from substratus_common.runtime import reconciler, report
+from substratus_common.workloads import contract
 from substratus_server_manager import deployments, pods
 
 log = logging.getLogger(__name__)
 
 Object = dict[str, Any]
-FIELD_MANAGER = "substratus-server-manager"
+# Deployment changes carry readiness; Pod changes carry why a Pod cannot be scheduled or start. A
+# Server waiting for its Model says ModelNotFound, then ModelNotReady once the Model appears.
+SPEC = reconciler.Spec("server-manager", ("servers",), ("deployment", "pod"), ("models",), ConditionType.SERVING)
+serving = functools.partial(report.condition, ConditionType.SERVING)
 
 
-def serving(status: bool, reason: str, message: str) -> payloads.ConditionReport:
-    return report.condition(ConditionType.SERVING, status, reason, message)
+class ServerManager(reconciler.Service):
+    spec = SPEC
 
-
-class ServerManager:
-    def __init__(
-        self,
-        kube: client.Kube,
-        settings: config.Settings,
-        table: Callable[[], gpus.GPUTable],
-        on_apply: Callable[[], None] = lambda: None,
-    ) -> None:
-        self.kube, self.settings, self.table = kube, settings, table
+    def __init__(self, runtime: reconciler.Runtime, on_apply: Callable[[], None] = lambda: None) -> None:
+        super().__init__(runtime)
         self.on_apply = on_apply
-        self.deployments_applied = 0
 
-    # ---- what the manager asks -----------------------------------------------------------------
+    # ---- what the runtime asks -----------------------------------------------------------------
 
-    def dependencies(self, obj: Object) -> list[manager.Key]:
-        key = manager.ref_key(obj, "models", (obj.get("spec") or {}).get("model"))
-        return [key] if key is not None else []
+    def dependencies(self, obj: Object) -> Iterable[ResourceKey]:
+        return reconciler.refs(obj, models="model")
 
-    async def reconcile(self, obj: Object) -> manager.Outcome:
-        try:
-            server = resources.parse(obj)
-        except ValidationError as error:
-            raise errors.PermanentError(resources.validation_message(error), reason=Reason.INVALID) from None
-        if not isinstance(server, Server):
-            raise errors.PermanentError(f"the server-manager does not run {server.kind}s", reason=Reason.INVALID)
+    def applied(self, child: Object) -> None:
+        if child.get("kind") == "Deployment":
+            self.on_apply()
+
+    async def reconcile(self, obj: Object) -> reconciler.Outcome:
+        server = reconciler.parse(obj, Server, "server-manager")
         if server.spec.image is None:
             message = "waiting for the image: spec.build runs first and sets spec.image"
-            return manager.Outcome([serving(False, Reason.DEPLOYMENT_NOT_READY, message)])
+            return reconciler.Outcome([serving(False, Reason.DEPLOYMENT_NOT_READY, message)])
 
-        meta = obj["metadata"]
-        namespace, name = str(meta["namespace"]), str(meta["name"])
-        deployment_name = resources.kind_info("Server").workload_name(name)
+        key = reconciler.key_of(obj)
+        namespace = key.namespace
+        deployment_name = resources.kind_info("Server").workload_name(key.name)
         wanted = contract.spec_hash(obj.get("spec") or {})
-        deployment = await self.kube.get(kinds.DEPLOYMENT, namespace, deployment_name)
+        deployment = await self.child(key, "Deployment", deployment_name)
         if deployment is not None:
             check_owner(deployment, obj)
-        if deployment is None or _spec_hash(deployment) != wanted:
-            rolling = deployment is not None
-            waiting = await self._waiting_for_model(server, namespace, updating=rolling)
-            if waiting is not None:
-                return manager.Outcome([serving(False, *waiting)])
-            try:
-                workload = deployments.build(obj, server, self.settings, self.table(), wanted)
-            except (gpus.UnknownGPUType, contract.ContractError) as error:
-                raise errors.PermanentError(str(error), reason=Reason.INVALID) from None
-            deployment = await self._apply(workload)
-            log.info(
-                "spec changed; Deployment rolled" if rolling else "Deployment applied",
-                extra=_fields(obj, deployment=deployment_name, spec_hash=wanted),
-            )
-        return manager.Outcome([await self._serving(deployment)])
+        if deployment is not None and _spec_hash(deployment) == wanted:
+            return reconciler.Outcome([self._serving(key, deployment)])
+        rolling = deployment is not None
+        waiting = self._waiting_for_model(server, namespace, updating=rolling)
+        if waiting is not None:
+            return reconciler.Outcome([serving(False, *waiting)])
+        with reconciler.refused_specs():
+            workload = deployments.build(obj, server, self.settings, self.runtime.gpu_table.current(), wanted)
+        log.info(
+            "spec changed; rolling the Deployment" if rolling else "applying the Deployment",
+            extra=_fields(obj, deployment=deployment_name, spec_hash=wanted),
+        )
+        children = workload.children()
+        shown = self._serving(key, deployment if deployment is not None else workload.deployment)
+        return reconciler.Outcome([shown], children=children)
 
     # ---- steps ---------------------------------------------------------------------------------
 
-    async def _waiting_for_model(self, server: Server, namespace: str, *, updating: bool) -> tuple[str, str] | None:
-        """(reason, message) while the served Model is missing or not ready, else None."""
+    def _waiting_for_model(self, server: Server, namespace: str, *, updating: bool) -> tuple[str, str] | None:
+        """(reason, message) while the served Model (in the view) is missing or not ready, else None."""
         ref = server.spec.model.name
         then = "the Deployment is updated" if updating else "the Server starts"
-        model = await self.kube.get(kinds.MODEL, namespace, ref)
+        model = self.view.get("models", namespace, ref)
         if model is None:
             return (
                 Reason.MODEL_NOT_FOUND,
@@ -104,22 +94,7 @@ class ServerManager:
             return Reason.MODEL_NOT_READY, f"Model {ref} is not ready; {then} by itself once it is"
         return None
 
-    async def _apply(self, workload: deployments.Workload) -> Object:
-        await self.kube.apply(workload.service_account, FIELD_MANAGER)
-        claims = {}
-        for claim in workload.claims:
-            claims[claim["metadata"]["name"]] = await self.kube.apply(claim, FIELD_MANAGER)
-        for volume in workload.volumes_to_bind:
-            claim = claims.get(volume["spec"]["claimRef"]["name"], {})
-            await self.kube.apply(storage_mounts.bind_claim(volume, claim), FIELD_MANAGER)
-        await self.kube.apply(workload.configmap, FIELD_MANAGER)
-        applied = await self.kube.apply(workload.deployment, FIELD_MANAGER)
-        await self.kube.apply(workload.service, FIELD_MANAGER)
-        self.deployments_applied += 1
-        self.on_apply()
-        return applied
-
-    async def _serving(self, deployment: Object) -> payloads.ConditionReport:
+    def _serving(self, key: ResourceKey, deployment: Object) -> payloads.ConditionReport:
         meta = deployment["metadata"]
         name, namespace = str(meta["name"]), str(meta["namespace"])
         spec = deployment.get("spec") or {}
@@ -137,16 +112,17 @@ class ServerManager:
                 f"kubectl scale deployment {name} --replicas=1 -n {namespace} serves again"
             )
             return serving(False, Reason.DEPLOYMENT_NOT_READY, message)
-        why = await self._why_not_ready(deployment)
+        why = self._why_not_ready(key, deployment)
         return serving(False, Reason.DEPLOYMENT_NOT_READY, f"Deployment {name} has no ready replica: {why}")
 
-    async def _why_not_ready(self, deployment: Object) -> str:
-        meta = deployment["metadata"]
+    def _why_not_ready(self, key: ResourceKey, deployment: Object) -> str:
         selector = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-        listed = await self.kube.list(
-            kinds.POD, str(meta["namespace"]), label_selector=",".join(f"{k}={v}" for k, v in sorted(selector.items()))
-        )
-        reason = pods.reason(listed.items)
+        matching = [
+            pod
+            for pod in self.view.children_of(key, "pod")
+            if all(((pod.get("metadata") or {}).get("labels") or {}).get(k) == v for k, v in selector.items())
+        ]
+        reason = pods.reason(matching)
         if reason:
             return reason
         for condition in (deployment.get("status") or {}).get("conditions") or []:

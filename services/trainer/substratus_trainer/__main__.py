@@ -7,17 +7,11 @@ image and its dependencies are ready, and reports ``Complete`` and the artifacts
 from __future__ import annotations
 
 from substratus_common.runtime import reconciler
-from substratus_common.workloads import gpu_table_file
 from substratus_trainer import trainer
 
 
-def make(runtime: reconciler.Runtime) -> trainer.Trainer:
-    table = gpu_table_file.TableFile(runtime.settings.gpu_types_file)
-    return trainer.Trainer(runtime.kube, runtime.settings, table, runtime.view)
-
-
 def main() -> None:
-    reconciler.main("trainer", make)
+    reconciler.main("trainer", trainer.Trainer)
 
 
 if __name__ == "__main__":

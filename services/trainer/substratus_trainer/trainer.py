@@ -9,61 +9,37 @@ deleted with a uid precondition by the runtime), the same hash only reads its st
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
-from pydantic import ValidationError
-
-from substratus_common import config, errors
+from substratus_common import errors
 from substratus_common.api import resources
 from substratus_common.api.resources import Dataset, Model
 from substratus_common.api.types import ConditionType, Reason
 from substratus_common.events import payloads
 from substratus_common.events.subjects import ResourceKey
-from substratus_common.kube import client
-from substratus_common.runtime import reconciler, report, view
-from substratus_common.workloads import contract, gpu_table_file, gpus, job_status, plan
+from substratus_common.runtime import reconciler, report
+from substratus_common.workloads import contract, job_status, plan
 from substratus_trainer import jobs
 
 log = logging.getLogger(__name__)
 
 Object = dict[str, Any]
-FIELD_MANAGER = "substratus-trainer"
-
-SPEC = reconciler.Spec(
-    durable="trainer",
-    owned=("models", "datasets"),
-    child_kinds=("job",),
-    depends_on=("models", "datasets"),
-    condition=ConditionType.COMPLETE,
-)
+SPEC = reconciler.Spec("trainer", ("models", "datasets"), ("job",), ("models", "datasets"), ConditionType.COMPLETE)
+complete = functools.partial(report.condition, ConditionType.COMPLETE)
+DEPENDENCIES = (reconciler.BASE_MODEL, reconciler.DATASET)
+"""What a fine-tune Model waits for (a Dataset waits for nothing)."""
 
 
-def complete(status: bool, reason: str, message: str) -> payloads.ConditionReport:
-    return report.condition(ConditionType.COMPLETE, status, reason, message)
-
-
-class Trainer(reconciler.Reconciler):
+class Trainer(reconciler.Service):
     spec = SPEC
-    field_manager = FIELD_MANAGER
-
-    def __init__(
-        self, kube: client.Kube, settings: config.Settings, table: gpu_table_file.TableFile, found: view.View
-    ) -> None:
-        self.kube, self.settings, self.table, self.view = kube, settings, table, found
 
     # ---- what the runtime asks -----------------------------------------------------------------
 
     def dependencies(self, obj: Object) -> Iterable[ResourceKey]:
-        if obj.get("kind") != "Model":
-            return []
-        spec = obj.get("spec") or {}
-        keys = [
-            reconciler.ref_key(obj, "models", spec.get("model")),
-            reconciler.ref_key(obj, "datasets", spec.get("dataset")),
-        ]
-        return [k for k in keys if k is not None]
+        return reconciler.depends(obj, DEPENDENCIES) if obj.get("kind") == "Model" else []
 
     def baseline(self, obj: Object) -> reconciler.Outcome:
         return reconciler.Outcome((), self._artifacts_url(obj))
@@ -91,12 +67,7 @@ class Trainer(reconciler.Reconciler):
 
     async def reconcile(self, obj: Object) -> reconciler.Outcome:
         url = self._artifacts_url(obj)
-        try:
-            resource = resources.parse(obj)
-        except ValidationError as error:
-            raise errors.PermanentError(resources.validation_message(error), reason=Reason.INVALID) from None
-        if not isinstance(resource, Model | Dataset):
-            raise errors.PermanentError(f"the trainer does not run {resource.kind}s", reason=Reason.INVALID)
+        resource = cast("Model | Dataset", reconciler.parse(obj, (Model, Dataset), "trainer"))
         if resource.spec.image is None:
             message = "waiting for the image: spec.build runs first and sets spec.image"
             return reconciler.Outcome([complete(False, Reason.JOB_NOT_COMPLETE, message)], url)
@@ -105,27 +76,25 @@ class Trainer(reconciler.Reconciler):
         info = resources.kind_info(resource.kind)
         job_name = info.workload_name(key.name)
         wanted = contract.spec_hash(obj.get("spec") or {})
-        job = self.view.child(key, "job", job_name)
+        job = await self.child(key, "Job", job_name)
         if job is not None and job["metadata"].get("deletionTimestamp"):
             raise errors.TemporaryError(f"waiting for the previous Job {job_name} to be deleted", delay_s=1.0)
         replace = plan.replace_if_changed(job, contract.SPEC_HASH, wanted)
         if job is not None and replace is None:
             return reconciler.Outcome([await self._job_condition(job)], url)
 
-        waiting = self._waiting_for(resource, key.namespace)
+        waiting = None
+        if isinstance(resource, Model):
+            waiting = reconciler.waiting_for(self.view, obj, DEPENDENCIES, "the Job starts by itself")
         if waiting is not None:
             return reconciler.Outcome([complete(False, *waiting)], url)
 
-        try:
-            workload = jobs.build(obj, resource, self.settings, self.table.current(), wanted)
-        except (gpus.UnknownGPUType, contract.ContractError) as error:
-            raise errors.PermanentError(str(error), reason=Reason.INVALID) from None
+        with reconciler.refused_specs():
+            workload = jobs.build(obj, resource, self.settings, self.runtime.gpu_table.current(), wanted)
         if replace is not None:
             # The spec changed: the Job template is immutable, so the old run is replaced.
             log.info("spec changed; replacing the Job", extra=_fields(obj, job=job_name))
-        children = plan.ordered(
-            workload.service_account, workload.claims, workload.volumes_to_bind, workload.configmap, [workload.job]
-        )
+        children = workload.children()
         running = complete(False, Reason.JOB_NOT_COMPLETE, _running(job_name))
         return reconciler.Outcome([running], url, children=children, replace=replace)
 
@@ -135,33 +104,6 @@ class Trainer(reconciler.Reconciler):
         meta = obj["metadata"]
         plural = resources.kind_info(str(obj["kind"])).plural
         return jobs.artifacts_url(self.settings, plural, str(meta["namespace"]), str(meta["name"]))
-
-    def _waiting_for(self, resource: Model | Dataset, namespace: str) -> tuple[str, str] | None:
-        """(reason, message) naming every dependency that is missing or not ready, or None."""
-        if not isinstance(resource, Model):
-            return None
-        deps = []
-        if resource.spec.model is not None:
-            deps.append(
-                reconciler.Dependency(
-                    "base Model",
-                    "models",
-                    resource.spec.model.name,
-                    Reason.BASE_MODEL_NOT_FOUND,
-                    Reason.BASE_MODEL_NOT_READY,
-                )
-            )
-        if resource.spec.dataset is not None:
-            deps.append(
-                reconciler.Dependency(
-                    "Dataset",
-                    "datasets",
-                    resource.spec.dataset.name,
-                    Reason.DATASET_NOT_FOUND,
-                    Reason.DATASET_NOT_READY,
-                )
-            )
-        return reconciler.waiting_for(self.view, namespace, deps, "the Job starts by itself")
 
     async def _job_condition(self, job: Object) -> payloads.ConditionReport:
         name = job["metadata"]["name"]

@@ -1,12 +1,15 @@
 """The uploader: answers ``spec.build.upload`` with a signed URL, then notices the upload itself.
 
-- Each change event only names a resource; the handler reads it from the API and reconciles it
-  (level-triggered), under one lock per resource shared with the pollers.
+A :class:`reconciler.Reconciler` (``substratus_common.runtime.reconciler``) for the four kinds:
+
+- Each pass reconciles one resource as the view holds it (level-triggered); the runtime
+  serializes passes per resource and publishes the report (its dedup: :func:`decide.status_says`).
 - A new ``requestID``: if storage already holds ``<prefix>/uploads/<md5>.tar.gz`` with that MD5
   (hashed here, :func:`storage.base.md5_of`), report it found; else sign a PUT URL and report it.
 - While a URL is out, a poller per resource stats the key every ``upload_poll_interval_s`` until
-  the object appears or the URL expires, then reconciles again: the flow completes even if the
-  client is gone after its PUT. Pollers are restarted from the local view when the service starts.
+  the object appears or the URL expires, then enqueues the resource (another pass): the flow
+  completes even if the client is gone after its PUT. The root task ``upload-pollers`` restarts
+  the pollers from the view when the service starts and stops them when it stops.
 - Status goes only through status reports; the uploader never writes the resource. The signed URL
   travels only in ``build_upload`` of a report, never in a log line or an error message.
 """
@@ -14,20 +17,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from substratus_common import config, errors, failpoints
+from substratus_common import errors
 from substratus_common.api.types import Reason
-from substratus_common.bus import connection
-from substratus_common.events import envelope, payloads, subjects
-from substratus_common.kube import client
+from substratus_common.events.subjects import ResourceKey
 from substratus_common.kube import resources as kube_resources
-from substratus_common.runtime import consumer, report, view
+from substratus_common.runtime import reconciler, service
 from substratus_common.storage import base
 from substratus_common.storage import errors as storage_errors
 from substratus_uploader import decide
@@ -39,81 +38,62 @@ PLURALS = tuple(rt.plural for rt in kube_resources.SUBSTRATUS_KINDS)
 SIGNED_URL_REUSE_MARGIN_S = 60.0
 """A URL signed here for the same request is reused (not signed again) while it has this much life left."""
 
-Key = tuple[str, str, str]
+SPEC = reconciler.Spec(durable=SERVICE, owned=PLURALS, condition=decide.UPLOADED)
+
 Object = dict[str, Any]
 
 
-def filter_subjects() -> list[str]:
-    """Changes of the four kinds themselves, not of their children."""
-    return [f"{subjects.PREFIX}.{subjects.CHANGE}.{plural}.*.*" for plural in PLURALS]
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
-@dataclass
-class Uploader:
-    bus: connection.Bus
-    kube: client.Kube
-    storage: base.Storage
-    settings: config.Settings
-    view: view.View = field(default_factory=lambda: view.View(PLURALS))
-    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
-    reports_published: int = 0
-    _locks: dict[Key, asyncio.Lock] = field(default_factory=dict)
-    _lock_users: dict[Key, int] = field(default_factory=dict)
-    _signed: dict[tuple[str, str, str], base.SignedPut] = field(default_factory=dict)
-    _pollers: dict[Key, tuple[tuple[str, str, str], asyncio.Task[None]]] = field(default_factory=dict)
-    _closed: bool = False
+class Uploader(reconciler.Reconciler):
+    spec = SPEC
 
-    # ---- consuming -------------------------------------------------------------------------------
+    def __init__(
+        self, runtime: reconciler.Runtime, storage: base.Storage, now: Callable[[], dt.datetime] = _now
+    ) -> None:
+        self.storage, self.now = storage, now
+        self.settings, self.view, self.enqueue = runtime.settings, runtime.view, runtime.enqueue
+        self._signed: dict[tuple[str, str, str], base.SignedPut] = {}
+        self._pollers: dict[ResourceKey, tuple[tuple[str, str, str], asyncio.Task[None]]] = {}
+        self._closed = False
 
-    async def handle(self, delivery: consumer.Delivery) -> None:
-        key = delivery.subject.key
-        if delivery.subject.child_kind is not None:
-            return
-        if envelope.is_deleted(delivery.event.type):
-            self._stop_polling(key)
-            return
-        seen = payloads.change_object(delivery.event)
-        if "spec" in seen and not decide.asks_for_upload(seen) and not decide.has_upload_status(seen):
-            return  # no upload asked for and nothing of ours to clear: no API read
-        async with self._exclusive(key):
-            await self.reconcile_key(key)
+    # ---- what the runtime asks -------------------------------------------------------------------
 
-    async def give_up(self, delivery: consumer.Delivery, reason: str, message: str) -> None:
-        """The runtime terminated a message: say why on ``Uploaded``, keeping ``buildUpload`` as it is."""
-        plural, namespace, name = delivery.subject.key
-        obj = await self.kube.get(kube_resources.by_plural(plural), namespace, name)
-        if obj is None:
-            return
-        upload = (obj.get("status") or {}).get("buildUpload") or None
-        await self._publish(obj, decide.Report(report.condition(decide.UPLOADED, False, reason, message), upload))
+    def baseline(self, obj: Object) -> reconciler.Outcome:
+        """A failure on ``Uploaded`` keeps ``buildUpload`` as it is."""
+        return reconciler.Outcome((), build_upload=(obj.get("status") or {}).get("buildUpload") or None)
 
-    # ---- reconciling -----------------------------------------------------------------------------
+    def status_says(self, obj: Object, outcome: reconciler.Outcome) -> bool:
+        condition = next((c for c in outcome.conditions if c.type == decide.UPLOADED), None)
+        return decide.status_says(obj, decide.Report(condition, outcome.build_upload))
 
-    async def reconcile_key(self, key: Key) -> None:
-        """Read the resource and reconcile it. Call under its lock."""
-        plural, namespace, name = key
-        obj = await self.kube.get(kube_resources.by_plural(plural), namespace, name)
-        if obj is None:
-            self._stop_polling(key)
-            return
-        await failpoints.delay(failpoints.SLOW_RECONCILE)  # benchmarks only (SUBSTRATUS_FAILPOINTS)
-        await self.reconcile(obj)
+    def forget(self, key: ResourceKey) -> None:
+        self._stop_polling(key)
 
-    async def reconcile(self, obj: Object) -> None:
+    def root_tasks(self) -> Mapping[str, service.RootTask]:
+        return {"upload-pollers": self._keep_polling}
+
+    async def reconcile(self, obj: Object) -> reconciler.Outcome:
+        made = await self._reconcile(obj)
+        return reconciler.Outcome(
+            [made.condition] if made.condition is not None else [], build_upload=made.build_upload
+        )
+
+    async def _reconcile(self, obj: Object) -> decide.Report:
         try:
             request = decide.request_of(obj, self.settings.cluster_name)
         except ValueError as error:
             raise errors.PermanentError(
                 f"spec.build.upload: {error}", reason=Reason.INVALID, condition=decide.UPLOADED
             ) from error
-        key = _key_of(obj)
+        key = reconciler.key_of(obj)
         if request is None:
             self._stop_polling(key)
-            if decide.has_upload_status(obj):
-                await self._publish(obj, decide.cleared())
-            return
+            return decide.cleared()
         try:
-            made = await self._decide(obj, request)
+            return await self._decide(obj, request)
         except storage_errors.StorageError as error:
             if error.retryable:
                 raise
@@ -122,12 +102,11 @@ class Uploader:
                 reason=Reason.FORBIDDEN,
                 condition=decide.UPLOADED,
             ) from error
-        await self._publish(obj, made)
 
     async def _decide(self, obj: Object, request: decide.Request) -> decide.Report:
         answer = decide.Answer.of(obj)
         now = self.now()
-        key = _key_of(obj)
+        key = reconciler.key_of(obj)
         if answer.request_id == request.request_id:
             if answer.signed_url is None and answer.stored_md5 == request.md5:
                 self._stop_polling(key)
@@ -176,23 +155,9 @@ class Uploader:
             )
         return signed
 
-    async def _publish(self, obj: Object, made: decide.Report) -> None:
-        if decide.status_says(obj, made):
-            return
-        meta = obj["metadata"]
-        status_report = report.report_for(
-            obj,
-            SERVICE,
-            [made.condition] if made.condition is not None else [],
-            observed=f"{meta.get('uid')}/{meta.get('resourceVersion')}",
-            build_upload=made.build_upload,
-        )
-        await report.publish(self.bus, status_report, _key_of(obj)[0])
-        self.reports_published += 1
-
     # ---- polling ---------------------------------------------------------------------------------
 
-    def _poll(self, key: Key, request: decide.Request, expiration: dt.datetime) -> None:
+    def _poll(self, key: ResourceKey, request: decide.Request, expiration: dt.datetime) -> None:
         """Make sure a poller watches storage for this request until ``expiration``."""
         ident = (request.uid, request.request_id, request.md5)
         running = self._pollers.get(key)
@@ -202,12 +167,12 @@ class Uploader:
         task = asyncio.create_task(self._run_poller(key, request, expiration), name=f"poll:{'/'.join(key)}")
         self._pollers[key] = (ident, task)
 
-    def _stop_polling(self, key: Key) -> None:
+    def _stop_polling(self, key: ResourceKey) -> None:
         running = self._pollers.pop(key, None)
         if running is not None and running[1] is not asyncio.current_task():
             running[1].cancel()
 
-    async def _run_poller(self, key: Key, request: decide.Request, expiration: dt.datetime) -> None:
+    async def _run_poller(self, key: ResourceKey, request: decide.Request, expiration: dt.datetime) -> None:
         interval = self.settings.upload_poll_interval_s
         try:
             while True:
@@ -220,43 +185,25 @@ class Uploader:
                         break
                 except storage_errors.StorageError as error:
                     log.info("polling storage failed; trying again", extra={**_fields(request), "error": str(error)})
-            await self._settle(key)
+            self.enqueue(key)  # found or expired: another pass decides
         finally:
             current = self._pollers.get(key)
             if current is not None and current[1] is asyncio.current_task():
                 del self._pollers[key]
 
-    async def _settle(self, key: Key) -> None:
-        """Reconcile after the upload appeared or the URL expired, retrying what may pass."""
-        backoff = self.settings.retry_backoff_s
-        for attempt in range(self.settings.max_deliveries):
-            try:
-                async with self._exclusive(key):
-                    # Detach from the registry first so reconcile does not cancel this very task.
-                    current = self._pollers.get(key)
-                    if current is not None and current[1] is asyncio.current_task():
-                        del self._pollers[key]
-                    await self.reconcile_key(key)
-                return
-            except errors.PermanentError as error:
-                plural, namespace, name = key
-                obj = await self.kube.get(kube_resources.by_plural(plural), namespace, name)
-                if obj is not None:
-                    upload = (obj.get("status") or {}).get("buildUpload") or None
-                    failed = report.condition(decide.UPLOADED, False, error.reason, error.message)
-                    await self._publish(obj, decide.Report(failed, upload))
-                return
-            except Exception as error:
-                delay = backoff[min(attempt, len(backoff) - 1)]
-                log.info(
-                    "could not settle an upload; retrying",
-                    extra={"resource": key[0], "namespace": key[1], "object": key[2], "error": str(error)},
-                )
-                await asyncio.sleep(delay)
+    async def _keep_polling(self, ctx: service.Context) -> None:
+        """Root task: resume the pollers from the view, then stop them when the service stops."""
+        await self.resume_polling()
+        try:
+            await ctx.stop.wait()
+        finally:
+            await self.close()
 
     async def resume_polling(self) -> None:
         """After a restart: poll for every request with an outstanding URL in the local view."""
         for key, obj in list(self.view.objects.items()):
+            if key.plural not in PLURALS:
+                continue
             try:
                 request = decide.request_of(obj, self.settings.cluster_name)
             except ValueError:
@@ -281,30 +228,7 @@ class Uploader:
         if tasks:
             await asyncio.wait(tasks, timeout=5)
 
-    @contextlib.asynccontextmanager
-    async def _exclusive(self, key: Key) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        self._lock_users[key] = self._lock_users.get(key, 0) + 1
-        try:
-            async with lock:
-                yield
-        finally:
-            self._lock_users[key] -= 1
-            if self._lock_users[key] == 0:
-                del self._lock_users[key]
-                self._locks.pop(key, None)
-
-
-def _key_of(obj: Object) -> Key:
-    meta = obj["metadata"]
-    return kube_resources.by_kind(str(obj["kind"])).plural, str(meta["namespace"]), str(meta["name"])
-
 
 def _fields(request: decide.Request) -> dict[str, object]:
-    return {
-        "resource": request.plural,
-        "namespace": request.namespace,
-        "object": request.name,
-        "request_id": request.request_id,
-        "md5": request.md5,
-    }
+    where = {"resource": request.plural, "namespace": request.namespace, "object": request.name}
+    return {**where, "request_id": request.request_id, "md5": request.md5}

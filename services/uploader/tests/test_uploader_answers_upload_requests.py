@@ -14,23 +14,29 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import pytest
 
 from substratus_common import config, errors
 from substratus_common.api import artifacts
+from substratus_common.bus import connection
 from substratus_common.events import envelope, payloads
+from substratus_common.events.subjects import ResourceKey
+from substratus_common.kube import client
 from substratus_common.kube.resources import ResourceType
+from substratus_common.metrics import RuntimeMetrics
+from substratus_common.runtime import reconciler, view
 from substratus_common.storage import base, local
 from substratus_common.storage import errors as storage_errors
-from substratus_uploader import decide, uploader
+from substratus_uploader import decide
+from substratus_uploader import uploader as uploading  # World.uploader shadows the module name
 
 NS, NAME = "ns1", "m1"
 BODY = b"a reproducible tarball"
 MD5 = hashlib.md5(BODY).hexdigest()
-KEY = ("models", NS, NAME)
+KEY = ResourceKey("models", NS, NAME)
 
 
 @dataclass
@@ -79,7 +85,34 @@ class World:
     kube: FakeKube
     bus: FakeBus
     storage: local.LocalStorage
-    uploader: uploader.Uploader
+    settings: config.Settings
+    uploader: uploading.Uploader = field(init=False)
+    loop: reconciler.Loop = field(init=False)
+    passes: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.uploader, self.loop = self.start()
+
+    def start(self) -> tuple[uploading.Uploader, reconciler.Loop]:
+        """An uploader as the runtime runs it: its view, and enqueue() running another pass."""
+        found = view.View(uploading.PLURALS)
+        runtime = reconciler.Runtime(
+            self.settings,
+            cast(connection.Bus, self.bus),
+            cast(client.Kube, self.kube),
+            found,
+            RuntimeMetrics(),
+        )
+        runtime.enqueue = self._enqueue  # type: ignore[method-assign]  # another pass, as the consumer runs it
+        work = uploading.Uploader(runtime, self.storage)
+        loop = reconciler.Loop(runtime, work)
+        runtime.loop = loop
+        return work, loop
+
+    def _enqueue(self, key: ResourceKey) -> None:
+        task = asyncio.create_task(self.reconcile())
+        self.passes.add(task)
+        task.add_done_callback(self.passes.discard)
 
     def apply(self, md5: str, request_id: str) -> None:
         obj = self.kube.objects.get(KEY)
@@ -104,7 +137,13 @@ class World:
         return next(c for c in self.status["conditions"] if c["type"] == "Uploaded")
 
     async def reconcile(self) -> None:
-        await self.uploader.reconcile_key(KEY)
+        """One pass, with the view holding what the API holds now (as the events would bring it)."""
+        obj = self.kube.objects.get(KEY)
+        if obj is None:
+            self.loop.runtime.view.objects.pop(KEY, None)
+        else:
+            self.loop.runtime.view.objects[KEY] = copy.deepcopy(obj)
+        await self.loop.run_pass(KEY, [])
 
     async def until(self, check: Callable[[], bool]) -> None:
         """Wait (at most 10 s) until ``check`` holds, re-checking after each published report."""
@@ -120,9 +159,11 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     bus = FakeBus(kube)
     storage = local.LocalStorage(tmp_path / "bucket")
     settings = config.Settings(service="uploader", bucket_url=storage.url, upload_poll_interval_s=0.05)
-    work = uploader.Uploader(bus, kube, storage, settings)  # type: ignore[arg-type]
-    yield World(kube, bus, storage, work)
-    await work.close()
+    world = World(kube, bus, storage, settings)
+    yield world
+    await world.uploader.close()
+    for task in list(world.passes):
+        task.cancel()
 
 
 def _storage_key(md5: str = MD5) -> str:
@@ -248,7 +289,8 @@ async def test_polling_resumes_from_the_view_after_a_restart(world: World) -> No
     await world.reconcile()
     upload = world.status["buildUpload"]
     await world.uploader.close()
-    restarted = uploader.Uploader(world.bus, world.kube, world.storage, world.uploader.settings)  # type: ignore[arg-type]
+    world.uploader, world.loop = world.start()
+    restarted = world.uploader
     restarted.view.objects[KEY] = copy.deepcopy(world.kube.objects[KEY])
     try:
         await restarted.resume_polling()

@@ -26,15 +26,19 @@ translate.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+from pydantic import ValidationError
 
 from substratus_common import config, errors, failpoints
 from substratus_common.api import resources
+from substratus_common.api.types import Reason
 from substratus_common.bus import connection
 from substratus_common.events import envelope, payloads, streams, subjects
 from substratus_common.events.subjects import ResourceKey
@@ -43,11 +47,12 @@ from substratus_common.kube import resources as kube_resources
 from substratus_common.metrics import RuntimeMetrics
 from substratus_common.runtime import consumer, report, service, view
 from substratus_common.storage import backends, base
-from substratus_common.workloads import job_status, plan
+from substratus_common.workloads import contract, gpu_table_file, gpus, job_status, plan
 
 log = logging.getLogger(__name__)
 
 Object = dict[str, Any]
+T = TypeVar("T")
 Applied = plan.Applied
 Child = plan.Child
 Replace = plan.Replace
@@ -97,7 +102,11 @@ class Reconciler(Protocol):
     """What a service implements; subclass it to inherit the defaults of the optional parts."""
 
     spec: Spec
-    field_manager: str
+
+    @property
+    def field_manager(self) -> str:
+        """The server-side apply field manager of the service's writes: ``substratus-<durable>``."""
+        return f"substratus-{self.spec.durable}"
 
     async def reconcile(self, obj: Object) -> Outcome:
         """Bring one resource (as the view holds it) in line: its children and what to report."""
@@ -143,6 +152,8 @@ class Runtime:
     metrics: RuntimeMetrics
     storage: base.Storage | None = None
     loop: Loop | None = None
+    gpu_table: gpu_table_file.TableFile = field(default_factory=lambda: gpu_table_file.TableFile(None))
+    """The GPU-type table (``gpu_types_file``), re-read when the file changes."""
 
     def enqueue(self, key: ResourceKey) -> None:
         """Make a key dirty from outside a message (a poller, a finished local build)."""
@@ -154,6 +165,23 @@ class Runtime:
         """Publish a report now (progress before a long step); False when it says nothing new."""
         assert self.loop is not None
         return await self.loop.publish(obj, outcome)
+
+
+class Service(Reconciler):
+    """A :class:`Reconciler` with the runtime's connections at hand, as most services want them."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime, self.kube, self.settings, self.view = runtime, runtime.kube, runtime.settings, runtime.view
+
+    async def child(self, owner: ResourceKey, kind: str, name: str) -> Object | None:
+        """The owner's child from the view; from the API when the view has none. Before creating a
+        workload the view cannot be trusted to know it is absent: a resource deleted and applied
+        again at once still has its predecessor's child, not yet on the bus, which must be waited
+        for rather than adopted (one GET per workload created)."""
+        found = self.view.child(owner, kind, name)
+        if found is None:
+            found = await self.kube.get(kube_resources.by_kind(kind), owner.namespace, name)
+        return found
 
 
 Make = Callable[[Runtime], Reconciler | Awaitable[Reconciler]]
@@ -380,7 +408,8 @@ async def start(ctx: service.Context, make: Make, *, storage: Wants = False) -> 
     if storage(settings) if callable(storage) else storage:
         store = backends.from_settings(settings)
         ctx.resources.push_async_callback(store.close)
-    runtime = Runtime(settings, bus, kube, view.View(()), ctx.metrics, store)
+    table = gpu_table_file.TableFile(settings.gpu_types_file)
+    runtime = Runtime(settings, bus, kube, view.View(()), ctx.metrics, store, gpu_table=table)
     made = make(runtime)
     reconciler = await made if inspect.isawaitable(made) else made
     spec = reconciler.spec
@@ -412,6 +441,13 @@ async def start(ctx: service.Context, make: Make, *, storage: Wants = False) -> 
 # ---- helpers the services share -----------------------------------------------------------------
 
 
+def refs(obj: Object, **fields: str) -> list[ResourceKey]:
+    """Keys of the ObjectRefs in ``spec`` by plural, e.g. ``refs(obj, models="model")``."""
+    spec = obj.get("spec") or {}
+    keys = [ref_key(obj, plural, spec.get(name)) for plural, name in fields.items()]
+    return [k for k in keys if k is not None]
+
+
 def ref_key(obj: Object, plural: str, ref: Any) -> ResourceKey | None:
     """The key of ``spec.<field>`` (an ObjectRef dict) in the object's namespace, or None."""
     if not isinstance(ref, dict) or not ref.get("name"):
@@ -421,32 +457,67 @@ def ref_key(obj: Object, plural: str, ref: Any) -> ResourceKey | None:
 
 @dataclass(frozen=True)
 class Dependency:
-    """One resource a reconcile waits for, and the reasons it reports while waiting."""
+    """One kind of resource a reconcile waits for (an ObjectRef in ``spec``), and the reasons it
+    reports while waiting."""
 
     label: str
     """How messages name it, e.g. ``base Model`` or ``Dataset``."""
     plural: str
-    name: str
+    field: str
+    """The ``spec`` field that names it, e.g. ``model``."""
     not_found: str
     not_ready: str
 
 
-def waiting_for(
-    found: view.View, namespace: str, dependencies: Iterable[Dependency], then: str
-) -> tuple[str, str] | None:
+MODEL = Dependency("Model", "models", "model", Reason.MODEL_NOT_FOUND, Reason.MODEL_NOT_READY)
+BASE_MODEL = Dependency("base Model", "models", "model", Reason.BASE_MODEL_NOT_FOUND, Reason.BASE_MODEL_NOT_READY)
+DATASET = Dependency("Dataset", "datasets", "dataset", Reason.DATASET_NOT_FOUND, Reason.DATASET_NOT_READY)
+
+
+def parse(obj: Object, kinds: type[T] | tuple[type[T], ...], service_name: str) -> T:
+    """The typed resource, or a PermanentError (``Invalid``) naming what is wrong with it."""
+    try:
+        resource = resources.parse(obj)
+    except ValidationError as error:
+        raise errors.PermanentError(resources.validation_message(error), reason=Reason.INVALID) from None
+    if not isinstance(resource, kinds):
+        raise errors.PermanentError(f"the {service_name} does not run {resource.kind}s", reason=Reason.INVALID)
+    return resource
+
+
+@contextlib.contextmanager
+def refused_specs() -> Iterator[None]:
+    """A spec that cannot run (an unknown GPU type, a broken container contract) is ``Invalid``:
+    reported on the resource, not retried."""
+    try:
+        yield
+    except (gpus.UnknownGPUType, contract.ContractError) as error:
+        raise errors.PermanentError(str(error), reason=Reason.INVALID) from None
+
+
+def depends(obj: Object, table: Iterable[Dependency]) -> list[ResourceKey]:
+    """The keys of the dependencies ``obj`` names (for :meth:`Reconciler.dependencies`)."""
+    return refs(obj, **{dep.plural: dep.field for dep in table})
+
+
+def waiting_for(found: view.View, obj: Object, table: Iterable[Dependency], then: str) -> tuple[str, str] | None:
     """(reason, message) naming every dependency that is missing or not ready (in the view), or None.
 
     The reason is the first one found; ``then`` says what happens once they are ready, e.g.
     ``the Job starts by itself``. A dependency turning ready wakes the dependent (routing), so the
     view is never older than the event that would change the answer.
     """
+    namespace = str(obj["metadata"]["namespace"])
     missing: list[tuple[str, str]] = []
-    for dep in dependencies:
-        obj = found.get(dep.plural, namespace, dep.name)
-        if obj is None:
-            missing.append((dep.not_found, f"{dep.label} {dep.name} not found in namespace {namespace}"))
-        elif not _is_ready(obj):
-            missing.append((dep.not_ready, f"{dep.label} {dep.name} is not ready"))
+    for dep in table:
+        key = ref_key(obj, dep.plural, (obj.get("spec") or {}).get(dep.field))
+        if key is None:
+            continue
+        found_obj = found.get(*key)
+        if found_obj is None:
+            missing.append((dep.not_found, f"{dep.label} {key.name} not found in namespace {namespace}"))
+        elif not _is_ready(found_obj):
+            missing.append((dep.not_ready, f"{dep.label} {key.name} is not ready"))
     if not missing:
         return None
     return missing[0][0], "; ".join(m for _, m in missing) + f"; {then} once they are ready"
