@@ -94,19 +94,26 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-async def _sections(stack: stack_mod.Stack, args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
+async def _sections(stack: stack_mod.Stack, args: argparse.Namespace, log_dir: Path, save: Any) -> dict[str, Any]:
+    """Each section in turn; the results so far are saved after each, and a failed section is
+    recorded (and the next one runs), so a long run never loses what it measured."""
     out: dict[str, Any] = {}
     for section in args.sections:
         load_before = _load()
-        if section == "burst":
-            out["burst"] = await burst.run(stack, args.n, args.concurrency, log_dir)
-        elif section == "replicas":
-            out["replicas"] = await replicas.run(stack, args.replica_models, args.reconcile_delay, log_dir)
-        else:
-            results = await stages.run(stack, args.n, args.steady, args.concurrency, log_dir)
-            out["stages"] = results.figures
-            out["stages_table"] = stages.table(results)
+        try:
+            if section == "burst":
+                out["burst"] = await burst.run(stack, args.n, args.concurrency, log_dir)
+            elif section == "replicas":
+                out["replicas"] = await replicas.run(stack, args.replica_models, args.reconcile_delay, log_dir)
+            else:
+                results = await stages.run(stack, args.n, args.steady, args.concurrency, log_dir)
+                out["stages"] = results.figures
+                out["stages_table"] = stages.table(results)
+        except Exception as error:  # a figure that could not be taken is reported, not fatal to the others
+            burst.progress(f"{section} failed: {error!r}")
+            out.setdefault("failed", {})[section] = repr(error)
         out.setdefault("load_average", {})[section] = {"before": load_before, "after": _load()}
+        save(out)
     return out
 
 
@@ -121,13 +128,19 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "targets": figures.TARGETS,
     }
+
+    def save(results: dict[str, Any]) -> None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        kept = {k: v for k, v in results.items() if k != "stages_table"}
+        out.write_text(json.dumps({"meta": meta, **kept}, indent=2) + "\n")
+
     with tempfile.TemporaryDirectory(prefix="substratus-bench-") as tmp:
         stack = stack_mod.Stack(Path(tmp) / "stack")
         try:
             burst.progress("starting the stack")
             stack.up(log=burst.progress)
             stack.apply_crds()
-            results = asyncio.run(_sections(stack, args, out.parent / f"logs-{stamp}"))
+            results = asyncio.run(_sections(stack, args, out.parent / f"logs-{stamp}", save))
         finally:
             stack.down()
     stages_table = results.pop("stages_table", None)
@@ -145,10 +158,11 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + figures.replicas_table(results["replicas"]))
     if stages_table:
         print("\n" + stages_table)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"meta": meta, **results}, indent=2) + "\n")
+    for section, error in results.get("failed", {}).items():
+        print(f"\n{section}: FAILED ({error})")
+    save(results)
     print(f"\nwritten to {out}")
-    return 0
+    return 1 if results.get("failed") else 0
 
 
 if __name__ == "__main__":

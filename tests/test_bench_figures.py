@@ -15,7 +15,7 @@ from pathlib import Path
 # so nothing installed is shadowed.
 sys.path.append(str(Path(__file__).resolve().parents[1]))
 
-from bench import figures, floor, plot, requests, timeline
+from bench import figures, floor, markdown, plot, requests, timeline
 
 METRICS = """\
 # HELP apiserver_flowcontrol_dispatched_requests_total [BETA] Number of requests executed by APF.
@@ -163,3 +163,32 @@ def test_floor_children_are_owned_by_the_model_and_the_patch_makes_it_ready() ->
 def test_plot_steps_count_up_from_zero() -> None:
     assert plot.steps([3.0, 1.0, 2.0]) == ([0.0, 1.0, 2.0, 3.0], [0, 1, 2, 3])
     assert plot.steps([]) == ([0.0], [0])
+
+
+def test_markdown_rows_carry_both_times_the_ratios_and_the_load() -> None:
+    ours_requests = requests.Requests({"trainer": {"get": 2, "watch": 1}})
+    floor_requests = requests.Requests({"floor": {"create": 6, "patch-status": 2}})
+    burst = figures.burst(
+        2,
+        32,
+        _run(3.0, 12.0),
+        _run(2.0, 10.0),
+        ours_requests,
+        floor_requests,
+        {"trainer": {"peak_rss_mib": 99.0}},
+        ["trainer"],
+    )
+    result = {
+        "burst": burst,
+        "replicas": figures.replicas(_run(50.0, 60.0), _run(15.0, 20.0), 1.0),
+        "load_average": {"burst": {"before": "1.0", "after": "2.0"}, "replicas": {"before": "3.0", "after": "4.0"}},
+    }
+    text = markdown.tables([("abc123", result)])
+    burst_row = next(line for line in text.splitlines() if line.startswith("| abc123 | 2 |"))
+    assert "3.0 s / 2.0 s (x 1.50)" in burst_row
+    assert "12.0 s / 10.0 s (x 1.20)" in burst_row
+    assert "1.00 (get 1.00, watch 0.50)" in burst_row
+    assert "99 MiB" in burst_row
+    assert "1.0 → 2.0" in burst_row
+    replica_row = next(line for line in text.splitlines() if line.startswith("| abc123 | 2 | 60.0 s"))
+    assert "x 0.33 | yes | 3.0 → 4.0 |" in replica_row
