@@ -14,7 +14,7 @@ Sections (env ``BENCH``, comma-separated; default all three):
   replica against three on ``BENCH_REPLICA_MODELS`` (300) Models; the ratio, one Job per Model.
 - ``stages``: the watcher and the status-writer alone (steady and burst latencies, bus only).
 
-Starts its own stack (free ports, a temporary directory, stopped at the end), prints the tables,
+Starts a stack of its own for each section (free ports, a temporary directory, stopped at the end), prints the tables,
 and writes the figures as JSON (and the plot) to ``.dev/bench/``. Targets are printed beside the
 figures; missing one does not fail the run. See docs/performance.md.
 """
@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -94,24 +95,34 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-async def _sections(stack: stack_mod.Stack, args: argparse.Namespace, log_dir: Path, save: Any) -> dict[str, Any]:
-    """Each section in turn; the results so far are saved after each, and a failed section is
-    recorded (and the next one runs), so a long run never loses what it measured."""
+async def _section(stack: stack_mod.Stack, section: str, args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
+    if section == "burst":
+        return {"burst": await burst.run(stack, args.n, args.concurrency, log_dir)}
+    if section == "replicas":
+        return {"replicas": await replicas.run(stack, args.replica_models, args.reconcile_delay, log_dir)}
+    results = await stages.run(stack, args.n, args.steady, args.concurrency, log_dir)
+    return {"stages": results.figures, "stages_table": stages.table(results)}
+
+
+def _sections(args: argparse.Namespace, log_dir: Path, save: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Each section on a stack of its own (a trainer started for one section would otherwise
+    reconcile the Models an earlier one left); the results so far are saved after each, and a
+    failed section is recorded while the next one runs, so a long run keeps what it measured."""
     out: dict[str, Any] = {}
     for section in args.sections:
         load_before = _load()
-        try:
-            if section == "burst":
-                out["burst"] = await burst.run(stack, args.n, args.concurrency, log_dir)
-            elif section == "replicas":
-                out["replicas"] = await replicas.run(stack, args.replica_models, args.reconcile_delay, log_dir)
-            else:
-                results = await stages.run(stack, args.n, args.steady, args.concurrency, log_dir)
-                out["stages"] = results.figures
-                out["stages_table"] = stages.table(results)
-        except Exception as error:  # a figure that could not be taken is reported, not fatal to the others
-            burst.progress(f"{section} failed: {error!r}")
-            out.setdefault("failed", {})[section] = repr(error)
+        with tempfile.TemporaryDirectory(prefix=f"substratus-bench-{section}-") as tmp:
+            stack = stack_mod.Stack(Path(tmp) / "stack")
+            try:
+                burst.progress(f"{section}: starting a stack")
+                stack.up(log=burst.progress)
+                stack.apply_crds()
+                out.update(asyncio.run(_section(stack, section, args, log_dir)))
+            except Exception as error:  # a figure that could not be taken is reported, not fatal to the others
+                burst.progress(f"{section} failed: {error!r}")
+                out.setdefault("failed", {})[section] = repr(error)
+            finally:
+                stack.down()
         out.setdefault("load_average", {})[section] = {"before": load_before, "after": _load()}
         save(out)
     return out
@@ -134,15 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         kept = {k: v for k, v in results.items() if k != "stages_table"}
         out.write_text(json.dumps({"meta": meta, **kept}, indent=2) + "\n")
 
-    with tempfile.TemporaryDirectory(prefix="substratus-bench-") as tmp:
-        stack = stack_mod.Stack(Path(tmp) / "stack")
-        try:
-            burst.progress("starting the stack")
-            stack.up(log=burst.progress)
-            stack.apply_crds()
-            results = asyncio.run(_sections(stack, args, out.parent / f"logs-{stamp}", save))
-        finally:
-            stack.down()
+    results = _sections(args, out.parent / f"logs-{stamp}", save)
     stages_table = results.pop("stages_table", None)
     print(f"\ncommit {meta['commit']}, load average (1/5/15 min) {json.dumps(results.get('load_average'))}")
     if "burst" in results:
