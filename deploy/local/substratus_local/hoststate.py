@@ -89,7 +89,9 @@ def _files() -> frozenset[str]:
     for directory in WATCHED_DIRS:
         if directory.exists():
             found.add(str(directory))
-            found |= {str(path) for path in directory.rglob("*")}
+            for path in directory.rglob("*"):
+                # A log link says whose Pod it is by its target: keep that in the snapshot.
+                found.add(f"{path} -> {os.readlink(path)}" if path.is_symlink() else str(path))
     # The shared flock file (and its directory) stay: removing them would race other stacks.
     found -= {str(netns.RUN_DIR), str(netns.RUN_DIR / "lock")}
     return frozenset(found)
@@ -137,15 +139,14 @@ SHARED = (
 )
 
 
-def _foreign(item: str, own_id: str, other_roots: tuple[str, ...]) -> bool:
+def _foreign(item: str, own_id: str, own_root: str, other_roots: tuple[str, ...]) -> bool:
     """Whether ``item`` belongs to another stack's real node (its id or its root in it)."""
     if any(m.group(1) != own_id for m in _OTHER_ID.finditer(item)):
         return True
     if any(root in item for root in other_roots):
         return True
-    if item.startswith("/var/log/containers/"):  # a log link: whose Pod is in its target
-        with contextlib.suppress(OSError):
-            return any(os.readlink(item).startswith(root) for root in other_roots)
+    if " -> " in item:  # a log link: ours only if it points into our stack
+        return not item.split(" -> ", 1)[1].startswith(own_root)
     return False
 
 
@@ -163,7 +164,7 @@ def difference(before: Snapshot, after: Snapshot, stack_root: Path) -> dict[str,
             continue
         old, new = getattr(before, f.name), getattr(after, f.name)
         changed = sorted(f"+ {x}" for x in new - old) + sorted(f"- {x}" for x in old - new)
-        changed = [c for c in changed if not _foreign(c[2:], own_id, others)]
+        changed = [c for c in changed if not _foreign(c[2:], own_id, str(stack_root.resolve()), others)]
         if shared_too:
             changed = [
                 c
