@@ -79,6 +79,9 @@ def test_each_service_scales_on_its_own() -> None:
     assert container(deployments["sub-substratus-trainer"])["resources"]["requests"]["cpu"] == 2
     assert container(deployments["sub-substratus-builder"])["resources"]["requests"]["cpu"] == "50m"
     assert container(deployments["sub-substratus-trainer"])["resources"]["limits"]["memory"] == "256Mi"
+    # The shared consumer's in-flight capacity grows with the replicas (ADR 102).
+    assert env(deployments["sub-substratus-trainer"])["SUBSTRATUS_REPLICAS"] == "3"
+    assert env(deployments["sub-substratus-builder"])["SUBSTRATUS_REPLICAS"] == "1"
 
 
 def test_keda_scales_the_consumers_on_their_lag() -> None:
@@ -93,6 +96,7 @@ def test_keda_scales_the_consumers_on_their_lag() -> None:
     assert scaled["sub-substratus-status-writer"]["spec"]["triggers"][0]["metadata"]["stream"] == "SUBSTRATUS_STATUS"
     deployments = by_kind(docs, "Deployment")
     assert "replicas" not in deployments["sub-substratus-trainer"]["spec"]  # KEDA owns it
+    assert env(deployments["sub-substratus-trainer"])["SUBSTRATUS_REPLICAS"] == "5"  # its maxReplicaCount
     assert deployments["sub-substratus-builder"]["spec"]["replicas"] == 1
 
 
