@@ -164,8 +164,19 @@ class Bus:
         try:
             info = await sub.consumer_info()
             remaining = int(info.num_pending or 0)
+            stalls = 0
             while remaining > 0:
-                msgs = await sub.fetch(min(batch, remaining), timeout=5)
+                try:
+                    msgs = await sub.fetch(min(batch, remaining), timeout=5)
+                except TimeoutError:
+                    # What was counted as pending may have been discarded since (discard-old
+                    # limits) or expired: ask the server again instead of waiting for it.
+                    stalls += 1
+                    remaining = int((await sub.consumer_info()).num_pending or 0)
+                    if remaining > 0 and stalls >= 3:
+                        raise
+                    continue
+                stalls = 0
                 for msg in msgs:
                     remaining = int(msg.metadata.num_pending)
                     yield messages.Message(msg)
