@@ -105,15 +105,7 @@ def _go() -> str:
 
 def _staging_modules(module: str, version: str) -> list[str]:
     """The k8s.io/* modules that k8s.io/kubernetes replaces with its staging directory."""
-    out = subprocess.run(
-        [_go(), "mod", "download", "-json", f"{module}@{version}"],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=_go_env(),
-        cwd=cache_root(),
-    ).stdout
-    gomod = Path(json.loads(out)["GoMod"]).read_text()
+    gomod = Path(str(_go_json("mod", "download", "-json", f"{module}@{version}")["GoMod"])).read_text()
     return sorted(set(re.findall(r"^\s*(k8s\.io/[\w.-]+) => \./staging/", gomod, re.MULTILINE)))
 
 
@@ -129,14 +121,10 @@ def _write_wrapper(component: Component, workdir: Path) -> None:
     (workdir / "go.mod").write_text("\n".join(lines) + "\n")
 
 
-def _module_info(module: str, version: str) -> dict[str, object]:
+def _go_json(*args: str) -> dict[str, object]:
+    """The JSON a go command prints about a module (``go mod download -json``, ``go list -m -json``)."""
     out = subprocess.run(
-        [_go(), "mod", "download", "-json", f"{module}@{version}"],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=_go_env(),
-        cwd=cache_root(),
+        [_go(), *args], check=True, capture_output=True, text=True, env=_go_env(), cwd=cache_root()
     ).stdout
     info: dict[str, object] = json.loads(out)
     return info
@@ -163,19 +151,12 @@ def version_ldflags(version: str, commit: str, build_date: str) -> list[str]:
 def _stamps(component: Component) -> list[str]:
     if not component.version_stamps:
         return []
-    info = _module_info(component.module, component.version)
-    origin = info.get("Origin")
+    module = f"{component.module}@{component.version}"
+    origin = _go_json("mod", "download", "-json", module).get("Origin")
+    # A proxy that keeps no origin leaves the commit empty, as upstream's build does without git.
     commit = str(origin.get("Hash", "")) if isinstance(origin, dict) else ""
     # The module's publish time stands in for the commit date: reproducible, never 1970.
-    listed = subprocess.run(
-        [_go(), "list", "-m", "-json", f"{component.module}@{component.version}"],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=_go_env(),
-        cwd=cache_root(),
-    ).stdout
-    when = str(json.loads(listed).get("Time", "")).replace("+00:00", "Z")
+    when = str(_go_json("list", "-m", "-json", module).get("Time", "")).replace("+00:00", "Z")
     return version_ldflags(component.version, commit, when)
 
 
@@ -229,15 +210,8 @@ def kwok_crds() -> list[Path]:
     target = component.bin_dir.parent / "crds"
     if not all((target / f"kwok.x-k8s.io_{name}.yaml").is_file() for name in KWOK_CRDS):
         cache_root().mkdir(parents=True, exist_ok=True)
-        out = subprocess.run(
-            [_go(), "mod", "download", "-json", f"{component.module}@{component.version}"],
-            check=True,
-            capture_output=True,
-            text=True,
-            env=_go_env(),
-            cwd=cache_root(),
-        ).stdout
-        source = Path(json.loads(out)["Dir"]) / "kustomize" / "crd" / "bases"
+        info = _go_json("mod", "download", "-json", f"{component.module}@{component.version}")
+        source = Path(str(info["Dir"])) / "kustomize" / "crd" / "bases"
         partial = target.with_name("crds.partial")
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
