@@ -81,6 +81,13 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--reconcile-delay", type=float, default=float(env("SUBSTRATUS_RECONCILE_DELAY_S", "1")))
     parser.add_argument(
+        "--replica-workers",
+        type=int,
+        default=int(env("BENCH_REPLICA_WORKERS", "8")),
+        help="reconciles at once per trainer replica in the replica section, few enough that one replica"
+        " is the bottleneck (env BENCH_REPLICA_WORKERS)",
+    )
+    parser.add_argument(
         "--steady", type=int, default=int(env("BENCH_STEADY", "100")), help="stages: one-at-a-time Models"
     )
     out = env("BENCH_OUT")
@@ -90,7 +97,7 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
     unknown = [s for s in args.sections if s not in SECTIONS]
     if unknown or not args.sections:
         parser.error(f"unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
-    if args.n < 1 or args.replica_models < 1 or args.concurrency < 1 or args.steady < 0:
+    if args.n < 1 or args.replica_models < 1 or args.concurrency < 1 or args.replica_workers < 1 or args.steady < 0:
         parser.error("--n, --replica-models and --concurrency must be at least 1, --steady at least 0")
     return args
 
@@ -99,7 +106,11 @@ async def _section(stack: stack_mod.Stack, section: str, args: argparse.Namespac
     if section == "burst":
         return {"burst": await burst.run(stack, args.n, args.concurrency, log_dir)}
     if section == "replicas":
-        return {"replicas": await replicas.run(stack, args.replica_models, args.reconcile_delay, log_dir)}
+        return {
+            "replicas": await replicas.run(
+                stack, args.replica_models, args.reconcile_delay, log_dir, workers=args.replica_workers
+            )
+        }
     results = await stages.run(stack, args.n, args.steady, args.concurrency, log_dir)
     return {"stages": results.figures, "stages_table": stages.table(results)}
 

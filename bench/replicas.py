@@ -5,6 +5,10 @@ time to get ``n`` Models ready is bound by how many passes run at once. The watc
 status-writer run as usual; the trainers run first one, then three replicas (each told it is one
 of ``SUBSTRATUS_REPLICAS``, as the chart tells it), each on ``n`` fresh Models in its own
 namespace. Every Job uid seen is kept per Model: exactly one each, or the figure says so.
+
+Each replica runs ``workers`` reconciles at once (``SUBSTRATUS_CONSUMER_CONCURRENCY``, 8 by default):
+the figure is about capacity, so one replica must be what limits the run; with 32 workers and a few
+hundred Models the chain of passes each Model needs (and kwok's Job delay) would dominate instead.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ async def _one_run(
     replicas: int,
     n: int,
     delay_s: float,
+    workers: int,
     log_dir: Path,
     base: list[services.Service],
 ) -> figures.Run:
@@ -34,6 +39,7 @@ async def _one_run(
         failpoints.ENV: failpoints.SLOW_RECONCILE,
         failpoints.DELAY_ENV: str(delay_s),
         "SUBSTRATUS_REPLICAS": str(replicas),
+        "SUBSTRATUS_CONSUMER_CONCURRENCY": str(workers),
     }
     trainers = [
         services.Service(stack, "trainer", log_dir, env, label=f"trainer-{replicas}x-{i}") for i in range(replicas)
@@ -67,13 +73,15 @@ async def _one_run(
     return burst.run_figures(line, names, started)
 
 
-async def run(stack: stack_mod.Stack, n: int, delay_s: float, log_dir: Path) -> dict[str, Any]:
+async def run(stack: stack_mod.Stack, n: int, delay_s: float, log_dir: Path, *, workers: int = 8) -> dict[str, Any]:
     base = [services.Service(stack, name, log_dir, label=f"{name}-replicas") for name in ("watcher", "status-writer")]
     kube = await client.connect(str(stack.kubeconfig), qps_connections=32)
     try:
         services.start_all(base)
-        one = await _one_run(stack, kube, replicas=1, n=n, delay_s=delay_s, log_dir=log_dir, base=base)
-        three = await _one_run(stack, kube, replicas=3, n=n, delay_s=delay_s, log_dir=log_dir, base=base)
+        one = await _one_run(stack, kube, replicas=1, n=n, delay_s=delay_s, workers=workers, log_dir=log_dir, base=base)
+        three = await _one_run(
+            stack, kube, replicas=3, n=n, delay_s=delay_s, workers=workers, log_dir=log_dir, base=base
+        )
     finally:
         services.stop_all(base)
         await kube.close()
