@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from substratus_local import binaries, netns, node, node_images, stack
+from substratus_local import binaries, netns, node, node_images, stack, workloads
 
 console = Console(stderr=True)
 
@@ -25,20 +26,51 @@ def _summary(s: stack.Stack) -> None:
     console.print(table)
 
 
-def up(root: Path, services: bool, real_node: bool) -> int:
+def _log(line: str) -> None:
+    console.print(f"  {line}")
+
+
+def _real_workloads(s: stack.Stack, images: bool) -> None:
+    """What `kubectl apply -f examples/local/` needs on the real node (workloads.py)."""
+    if images:
+        started = time.monotonic()
+        workloads.push_images(s, _log)
+        _log(f"images in the registry in {time.monotonic() - started:.1f}s")
+    else:
+        _log("images skipped (IMAGES=0): make images LOCAL=1 IMAGES=storage, then IMAGES=workloads")
+    started = time.monotonic()
+    workloads.ensure_storage_secret(s)
+    workloads.ensure_content_volumes(s)
+    _log(f"Secret {workloads.NAMESPACE}/{workloads.SECRET} and Notebook volumes in {time.monotonic() - started:.1f}s")
+
+
+def up(root: Path, services: bool, real_node: bool, images: bool = True) -> int:
     started = time.monotonic()
     s = stack.Stack(root, with_services=services, real_node=real_node)
     try:
-        s.up(log=lambda line: console.print(f"  {line}"))
+        s.up(log=_log)
         if s.apply_crds():
             console.print("  applied deploy/crds/")
-    except (stack.StackError, binaries.BuildError, node.NodeError, netns.NetworkError, node_images.ImageError) as error:
+        if real_node:
+            _real_workloads(s, images)
+    except (
+        stack.StackError,
+        binaries.BuildError,
+        node.NodeError,
+        netns.NetworkError,
+        node_images.ImageError,
+        workloads.WorkloadsError,
+    ) as error:
         console.print(f"[red]make up failed:[/red] {error}")
         return 1
     _summary(s)
     console.print(f"ready in {time.monotonic() - started:.1f}s. Next steps:")
     console.print(f"  source {root / 'env'} && kubectl get nodes")
-    console.print("  kubectl apply -f examples/ && kubectl get ai")
+    console.print(
+        "  kubectl apply -f examples/local/ && kubectl get ai"
+        if real_node
+        else "  kubectl apply -f examples/ && kubectl get ai"
+    )
     console.print(f"  logs: {root / 'logs'}/    stop: make down")
     return 0
 
@@ -61,10 +93,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--root", type=Path, default=Path(".dev"), help="state directory (default: .dev)")
     parser.add_argument("--no-services", action="store_true", help="start only the infrastructure")
     parser.add_argument("--no-real-node", action="store_true", help="kwok nodes only, no real kubelet (ADR 021)")
+    parser.add_argument(
+        "--no-images",
+        action="store_true",
+        help="do not build and push the storage and reference images (also IMAGES=0)",
+    )
     args = parser.parse_args(argv)
     root = args.root.resolve()
     if args.command == "up":
-        sys.exit(up(root, services=not args.no_services, real_node=not args.no_real_node))
+        images = not args.no_images and os.environ.get("IMAGES", "1") != "0"
+        sys.exit(up(root, services=not args.no_services, real_node=not args.no_real_node, images=images))
     if args.command == "down":
         sys.exit(down(root))
     if args.command == "build":

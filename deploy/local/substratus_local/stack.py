@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 
 from substratus_local import binaries, kwok_config, netns, node, pki, volumes
+from substratus_local.workloads import storage_image
 
 HOST = "127.0.0.1"
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -770,6 +771,9 @@ class Stack:
             "SUBSTRATUS_HEALTH_PORT": str(self.port(f"svc-{service}")),
             "PYTHONUNBUFFERED": "1",
         }
+        if self.state.real_node:
+            # The storage helper from our registry (ADR 028's alias): its Pods stay on the real node.
+            env.setdefault("SUBSTRATUS_STORAGE_IMAGE", os.environ.get("SUBSTRATUS_STORAGE_IMAGE") or storage_image())
         if service == "builder":
             # kwok runs no container: the builder builds for real with buildah and pushes to our registry.
             env |= {
