@@ -133,7 +133,7 @@ def ensure_content_volumes(stack: Stack) -> None:
             continue
         if phase:  # Released or Failed: a new Notebook must not see the old one's files
             stack.kubectl("delete", "pv", name, "--wait=true", "--timeout=30s")
-            shutil.rmtree(path, ignore_errors=True)
+        shutil.rmtree(path, ignore_errors=True)  # no PV (or an old one's): start empty
         path.mkdir(parents=True, exist_ok=True)
         os.chown(path, -1, NOTEBOOK_GID)
         path.chmod(0o2775)
