@@ -124,6 +124,26 @@ def test_a_job_wakes_its_owner_only_when_what_the_owner_reports_changes() -> Non
     assert loop.route(_delivery(MODEL, _model("m"))) == [key]
 
 
+def test_a_write_of_its_own_report_does_not_wake_a_resource_but_a_new_generation_or_another_services_does() -> None:
+    loop, _, _ = _loop()
+    key = ResourceKey("models", "ns", "m")
+    assert loop.route(_delivery(MODEL, _model("m", rv=1))) == [key]
+    reported = _model("m", rv=2)
+    reported["status"]["conditions"] = [
+        {"type": "Complete", "status": "False", "reason": "JobNotComplete", "message": "running"},
+        {"type": "Ready", "status": "False", "reason": "JobNotComplete", "message": "running"},
+    ]
+    assert loop.route(_delivery(MODEL, reported)) == []  # the status writer applied our own report
+    uploaded = _model("m", rv=3)
+    uploaded["status"]["conditions"] = [
+        *reported["status"]["conditions"],
+        {"type": "Uploaded", "status": "True", "reason": "UploadFound", "message": "found"},
+    ]
+    assert loop.route(_delivery(MODEL, uploaded)) == [key]  # another service's condition moved
+    assert loop.route(_delivery(MODEL, _model("m", generation=2, rv=4))) == [key]  # the spec changed
+    assert loop.route(_delivery(MODEL, _model("m", generation=2, rv=5), deleted=True)) == [key]
+
+
 def test_a_dependency_wakes_its_dependents_from_the_view_when_it_appears_or_turns_ready() -> None:
     loop, _, _ = _loop()
     loop.route(_delivery(MODEL, _model("m", base="base")))

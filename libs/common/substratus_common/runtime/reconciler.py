@@ -7,7 +7,8 @@ the children it wants and the conditions to report (:class:`Outcome`). :func:`ma
 - settings, bus, Kubernetes, storage when asked, the :class:`view.View`, consumer options from
   settings, ``/readyz``, the service's root tasks, one bounded shutdown;
 - **routing** (what makes a key dirty in the keyed consumer): a change of an owned resource → its
-  key; a child's change → its owner's key only when the child's summary (phase, readiness,
+  key, unless only this service's own condition (or ``Ready``) moved, i.e. the status writer
+  applied our report; a child's change → its owner's key only when the child's summary (phase, readiness,
   failure; not its heartbeats) differs from the last one seen; a dependency whose existence or
   readiness changed → the keys of its dependents, from an index kept as the view folds events;
 - **a pass** reads the resource from the view (the API only when the view holds a cut-down
@@ -206,6 +207,7 @@ class Loop:
     _published: dict[ResourceKey, _Published] = field(default_factory=dict)
     _applied: dict[tuple[str, str, str], tuple[str, Object]] = field(default_factory=dict)
     _seen_children: dict[tuple[ResourceKey, str, str], object] = field(default_factory=dict)
+    _seen_resources: dict[ResourceKey, object] = field(default_factory=dict)
     _seen_dependencies: dict[ResourceKey, object] = field(default_factory=dict)
     _depends: dict[ResourceKey, frozenset[ResourceKey]] = field(default_factory=dict)
     _dependents: dict[ResourceKey, set[ResourceKey]] = field(default_factory=dict)
@@ -223,8 +225,12 @@ class Loop:
         obj = self.runtime.view.fold(subject, delivery.event)  # the view indexes dependents (on_fold)
         keys: list[ResourceKey] = []
         if key.plural in self.spec.owned and (
-            subject.child_kind is None
-            or (subject.child is not None and self._child_matters(key, subject.child_kind, subject.child, obj, deleted))
+            (subject.child_kind is None and self._resource_matters(key, obj, deleted))
+            or (
+                subject.child_kind is not None
+                and subject.child is not None
+                and self._child_matters(key, subject.child_kind, subject.child, obj, deleted)
+            )
         ):
             keys.append(key)
         if subject.child_kind is None and key.plural in self.spec.depends_on:
@@ -233,6 +239,32 @@ class Loop:
                 self._seen_dependencies[key] = seen
                 keys += sorted(self._dependents.get(key, ()))
         return keys
+
+    def _resource_matters(self, key: ResourceKey, obj: Object | None, deleted: bool) -> bool:
+        """Whether a change of an owned resource can change what a pass does: not the status writer's
+        apply of this service's own report (it would cost one more pass per report). Spec changes
+        move the generation; metadata is compared whole; conditions other services report (the
+        builder waits for the uploader's ``Uploaded``) are compared too, all but ours and ``Ready``."""
+        if deleted or obj is None or not view.View.trusted(obj):
+            self._seen_resources.pop(key, None)
+            return True
+        meta = obj.get("metadata") or {}
+        ours = (self.spec.condition, "Ready")
+        others = sorted(
+            (str(c.get("type")), str(c.get("status")), str(c.get("reason")), str(c.get("message", "")))
+            for c in ((obj.get("status") or {}).get("conditions") or [])
+            if isinstance(c, dict) and c.get("type") not in ours
+        )
+        summary = (
+            meta.get("uid"),
+            meta.get("generation"),
+            meta.get("deletionTimestamp"),
+            json.dumps([meta.get("labels"), meta.get("annotations"), others], sort_keys=True, default=str),
+        )
+        if self._seen_resources.get(key) == summary:
+            return False
+        self._seen_resources[key] = summary
+        return True
 
     def _child_matters(self, owner: ResourceKey, kind: str, name: str, obj: Object | None, deleted: bool) -> bool:
         seen_key = (owner, kind, name)
@@ -375,6 +407,7 @@ class Loop:
 
     def _forget(self, key: ResourceKey) -> None:
         self._published.pop(key, None)
+        self._seen_resources.pop(key, None)
         self.index(key, None)
         for seen in [s for s in self._seen_children if s[0] == key]:
             del self._seen_children[seen]
