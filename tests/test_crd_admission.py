@@ -121,7 +121,16 @@ def test_status_subresource_round_trips_and_shows_in_columns(stack: Stack, names
                 "message": "waiting for Model facebook-opt-125m-squad",
                 "lastTransitionTime": "2024-05-01T10:00:00Z",
                 "observedGeneration": 1,
-            }
+            },
+            # The status writer keeps Ready naming what blocks readiness; STATUS shows it (ADR 120).
+            {
+                "type": "Ready",
+                "status": "False",
+                "reason": "ModelNotReady",
+                "message": "waiting for Model facebook-opt-125m-squad",
+                "lastTransitionTime": "2024-05-01T10:00:00Z",
+                "observedGeneration": 1,
+            },
         ],
         "artifacts": {"url": "s3://bucket/x/artifacts"},
         "buildUpload": {
