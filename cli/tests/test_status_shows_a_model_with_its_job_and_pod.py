@@ -56,11 +56,12 @@ def test_status_lists_the_job_and_its_pod_with_their_states(
         assert done.returncode == 0, done.stderr
         assert "Job opt-modeller  Running (1 active)" in done.stdout, done.stdout
         assert "Running, ready 1/1" in done.stdout, done.stdout
+        # The Job can be seen running before the trainer's report of it is written.
+        assert done.stdout.startswith(f"Model {namespace}/opt  Not ready  JobNotComplete"), done.stdout
         return done.stdout
 
     text = eventually(running, 60, "substratus status shows the running Job and Pod")
     lines = text.splitlines()
-    assert lines[0].startswith(f"Model {namespace}/opt  Not ready  JobNotComplete")
     job = next(i for i, line in enumerate(lines) if "── Job opt-modeller " in line)
     pod = lines[job + 1]
     assert "── Pod opt-modeller-" in pod
