@@ -39,6 +39,23 @@ class Settings(BaseSettings):
     nats_creds_file: Path | None = Field(None, validation_alias="NATS_CREDS")
     """A NATS ``.creds`` file (user JWT and nkey seed), instead of user and password."""
 
+    nats_ping_interval_s: int = Field(8, ge=1)
+    """How often the client pings NATS. With ``nats_max_outstanding_pings`` unanswered pings the
+    connection counts as dead and is replaced: a half-open connection is noticed within
+    ``interval * (outstanding + 1)`` (24 s), not after nats-py's default of minutes."""
+
+    nats_max_outstanding_pings: int = Field(2, ge=1)
+    """Unanswered pings after which the NATS connection is dropped and re-established."""
+
+    nats_outage_wait_s: float = Field(900.0, gt=0)
+    """How long the watcher waits for a lost NATS connection to come back before it exits (and
+    is restarted); meanwhile its ``/readyz`` says NATS is away."""
+
+    report_resend_s: float = Field(60.0, gt=0)
+    """How long after publishing a report a manager checks that the status says it; if not (the
+    status writer gave up on it, or it was lost with the stream), it publishes it again, then after
+    twice as long, at most every 10 minutes."""
+
     provision_streams: bool = True
     """Create or update the three streams at start. In a cluster only the watcher does (the chart
     sets this false elsewhere, so no other NATS user needs stream-admin rights); the others wait
@@ -85,6 +102,12 @@ class Settings(BaseSettings):
 
     max_deliveries: int = Field(8, ge=1)
     """Deliveries of one message before it goes to SUBSTRATUS_DEAD and the resource gets ReconcileFailed."""
+
+    max_outage_retries: int = Field(120, ge=0)
+    """Retries of one resource that an outage (NATS or the API server away, 429, 502-504) may take
+    without counting towards ``max_deliveries``: with the backoff's 60 s cap, about two hours of
+    outage end in convergence rather than ReconcileFailed; past them they count, so retries stay
+    bounded."""
 
     retry_backoff_s: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
     """Nak delays by delivery count for errors that may pass; the last one repeats."""

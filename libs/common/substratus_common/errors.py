@@ -7,7 +7,9 @@ The one table from error to ack is ``runtime/acks.py`` (docs/adr/101):
 - any other error whose ``retryable`` is False (kube ``Forbidden``/``Invalid``, storage refusals):
   the same, at the first attempt, with the reason ``Forbidden`` or ``Invalid``.
 - :class:`TemporaryError`: another pass after ``delay_s`` (or after the key's growing backoff).
-- anything else (API 5xx, bus and storage outages, the unexpected): the key's growing backoff, then
+- an outage (``outage`` True: NATS or the API server unreachable, 429, 502-504): the key's growing
+  backoff, without counting towards the max deliveries (up to ``max_outage_retries``).
+- anything else (API 500, storage trouble, the unexpected): the key's growing backoff, then
   SUBSTRATUS_DEAD and ``ReconcileFailed`` after the consumer's max deliveries.
 """
 
@@ -36,6 +38,13 @@ class TemporaryError(Exception):
         super().__init__(message)
         self.message = message
         self.delay_s = delay_s
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether the error says a dependency is away (NATS, the API server unreachable, 429/503):
+    such a pass is retried with the key's backoff without using up its delivery limit, so a
+    minutes-long outage ends in convergence, not ``ReconcileFailed`` (docs/adr/101)."""
+    return bool(getattr(error, "outage", False))
 
 
 def is_retryable(error: BaseException) -> bool:

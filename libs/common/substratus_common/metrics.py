@@ -37,7 +37,8 @@ class RuntimeMetrics:
         self.retries = Counter(
             "substratus_reconcile_retries",
             "Passes over a key that failed and will be retried, by kind (temporary: the error's own"
-            " delay; backoff: the key's growing backoff).",
+            " delay; backoff: the key's growing backoff; outage: NATS or the API server away, not"
+            " counted towards the delivery limit).",
             ["kind"],
             registry=self.registry,
         )
@@ -49,4 +50,20 @@ class RuntimeMetrics:
         )
         self.published = Counter(
             "substratus_events_published", "Events published to the bus.", ["stream"], registry=self.registry
+        )
+        self.bus_connected = Gauge(
+            "substratus_bus_connected",
+            "1 while the NATS connection is up, 0 while nats-py reconnects (alert when 0 for minutes).",
+            registry=self.registry,
+        )
+        self.bus_disconnects = Counter(
+            "substratus_bus_disconnects",
+            "NATS connections lost (a server restart, a network cut, a half-open link found by pings).",
+            registry=self.registry,
+        )
+        self.reports_resent = Counter(
+            "substratus_reports_resent",
+            "Reports published again because the status did not say them after report_resend_s"
+            " (the status writer gave up on one, or it was lost).",
+            registry=self.registry,
         )

@@ -66,8 +66,7 @@ def test_a_temporary_error_with_a_delay_is_retried_after_that_delay() -> None:
     "error",
     [
         RuntimeError("boom"),
-        kube_errors.APIUnavailable("503 Service Unavailable", status=503),
-        BusError("publishing failed"),
+        kube_errors.APIUnavailable("500 Internal Server Error", status=500),
         errors.TemporaryError("not yet"),
     ],
 )
@@ -84,3 +83,25 @@ def test_a_retry_on_the_last_allowed_attempt_is_dead_with_reconcile_failed(error
         "max-deliveries",
     )
     assert verdict.message.startswith("gave up after 8 attempts: ")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        BusError("publishing to substratus.status.models.ns.m failed: nats: timeout"),
+        kube_errors.APIUnavailable("GET /apis/batch/v1/jobs: ClientConnectorError(...)"),
+        kube_errors.from_http(429, "Too Many Requests", b""),
+        kube_errors.from_http(503, "Service Unavailable", b""),
+    ],
+)
+def test_an_outage_is_retried_without_using_up_an_attempt(error: Exception) -> None:
+    assert errors.is_outage(error)
+    assert acks.verdict(error, 8, 8) == acks.Verdict(acks.Action.RETRY, counted=False)
+    # Past the consumer's allowance an outage counts like any failure: every retry is bounded.
+    assert acks.verdict(error, 8, 8, outage_free=False).action is acks.Action.DEAD
+
+
+def test_a_500_is_not_an_outage_it_may_stay_broken() -> None:
+    error = kube_errors.from_http(500, "Internal Server Error", b"")
+    assert not errors.is_outage(error)
+    assert acks.verdict(error, 8, 8).action is acks.Action.DEAD

@@ -3,6 +3,7 @@ which messages wake which keys, that children are applied once, and when a repor
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -13,6 +14,7 @@ from substratus_common.bus import connection
 from substratus_common.events import envelope, subjects
 from substratus_common.events.subjects import ResourceKey
 from substratus_common.kube import client
+from substratus_common.metrics import RuntimeMetrics
 from substratus_common.runtime import consumer, reconciler, report, view
 
 Object = dict[str, Any]
@@ -94,15 +96,17 @@ def _delivery(subject: str, obj: Object, *, deleted: bool = False) -> consumer.D
     return consumer.Delivery(subjects.parse(subject), event, 1, 1)
 
 
-def _loop(outcome: reconciler.Outcome | None = None) -> tuple[reconciler.Loop, FakeKube, FakeBus]:
+def _loop(
+    outcome: reconciler.Outcome | None = None, settings: config.Settings | None = None
+) -> tuple[reconciler.Loop, FakeKube, FakeBus]:
     kube, bus = FakeKube(), FakeBus()
     found = view.View(["models"], {"models": ["job"]})
     runtime = reconciler.Runtime(
-        config.Settings(service="trainer"),
+        settings or config.Settings(service="trainer"),
         cast(connection.Bus, bus),
         cast(client.Kube, kube),
         found,
-        None,  # type: ignore[arg-type]
+        RuntimeMetrics(),
     )
     loop = reconciler.Loop(runtime, Waits(outcome or reconciler.Outcome(())))
     runtime.loop = loop
@@ -223,3 +227,48 @@ def test_a_status_that_already_holds_the_outcome_needs_no_report() -> None:
     assert reconciler.status_says(written, outcome)
     assert not reconciler.status_says({**written, "metadata": {**written["metadata"], "generation": 2}}, outcome)
     assert not reconciler.status_says(written, reconciler.Outcome(outcome.conditions, "s3://b/y/artifacts"))
+
+
+class Enqueued:
+    """Stands in for the keyed consumer: records the keys the loop asks to reconcile."""
+
+    def __init__(self) -> None:
+        self.keys: list[ResourceKey] = []
+        self.added = asyncio.Event()
+
+    def enqueue(self, key: ResourceKey) -> None:
+        self.keys.append(key)
+        self.added.set()
+
+
+async def test_a_report_the_status_never_says_is_published_again_until_it_does() -> None:
+    done = reconciler.Outcome([report.condition("Complete", True, "JobComplete", "done")])
+    loop, _, bus = _loop(done, config.Settings(service="trainer", report_resend_s=0.05))
+    queue = Enqueued()
+    loop.keyed = cast(consumer.KeyedConsumer, queue)
+    key = ResourceKey("models", "ns", "m")
+    model = _model("m")
+    loop.route(_delivery(MODEL, model))  # the view holds the Model, status without the report
+    assert await loop.publish(model, done)
+    assert not await loop.publish(model, done)  # just published: nothing new yet
+
+    # The status writer gave up on it: the status still says nothing after report_resend_s.
+    await asyncio.wait_for(queue.added.wait(), 5)
+    assert queue.keys == [key]
+    assert await loop.publish(model, done), "the pass the check asked for publishes the report again"
+    assert len(bus.published) == 2
+    assert loop.runtime.metrics.reports_resent._value.get() == 1
+
+    # Written this time: the next check finds it in the view and asks for nothing more.
+    written = _model("m", rv=2)
+    written["status"] = {
+        "conditions": [
+            {"type": "Complete", "status": "True", "reason": "JobComplete", "message": "done", "observedGeneration": 1}
+        ]
+    }
+    loop.route(_delivery(MODEL, written))
+    loop._checks.pop(key).cancel()
+    loop._check_report(key)  # the check, run now rather than waited for
+    assert queue.keys == [key]
+    assert not await loop.publish(written, done)
+    assert len(bus.published) == 2

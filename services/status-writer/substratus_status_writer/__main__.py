@@ -27,6 +27,7 @@ async def setup(ctx: service.Context) -> Mapping[str, service.RootTask]:
     settings = ctx.settings
     bus = await connection.connect(settings)
     ctx.resources.push_async_callback(bus.close)
+    ctx.watch_bus(bus)
     kube = await client.connect()
     ctx.resources.push_async_callback(kube.close)
     apply = writer.Writer(kube, ctx.metrics)

@@ -20,10 +20,11 @@ from substratus_watcher import known, publisher, sync
 async def setup(ctx: service.Context) -> Mapping[str, service.RootTask]:
     bus = await connection.connect(ctx.settings)
     ctx.resources.push_async_callback(bus.close)
+    ctx.watch_bus(bus)
     kube = await client.connect()
     ctx.resources.push_async_callback(kube.close)
     state, state_labels = await known.load(bus)
-    sink = publisher.Publisher(bus, ctx.metrics)
+    sink = publisher.Publisher(bus, ctx.metrics, outage_wait_s=ctx.settings.nats_outage_wait_s)
     syncs: dict[str, sync.TypeSync] = {}
     for rt in (*SUBSTRATUS_KINDS, *WATCHED_CHILDREN):
         selector = None if rt in SUBSTRATUS_KINDS else labels.CHILD_SELECTOR

@@ -48,9 +48,12 @@ def strip(obj: client.Object) -> client.Object:
 
 
 class Publisher:
-    def __init__(self, bus: connection.Bus, metrics: RuntimeMetrics | None = None) -> None:
+    def __init__(
+        self, bus: connection.Bus, metrics: RuntimeMetrics | None = None, *, outage_wait_s: float = 900.0
+    ) -> None:
         self.bus = bus
         self.metrics = metrics
+        self.outage_wait_s = outage_wait_s
         self.published = 0
         self.duplicates = 0
         self.last_publish_latency_s = 0.0
@@ -90,20 +93,30 @@ class Publisher:
             self.duplicates += 1
 
     async def _with_retries(self, subject: str, event: envelope.CloudEvent, meta: dict[str, Any]) -> bool:
-        """Bounded retries; if the bus stays away the watcher stops and restarts from the stream."""
-        for attempt in range(PUBLISH_ATTEMPTS):
+        """Bounded retries; if the bus stays away the watcher stops and restarts from the stream.
+
+        While the connection is down (nats-py reconnecting) the watcher waits for it, at most
+        ``outage_wait_s``, without using up an attempt: a NATS restart or a minutes-long outage
+        ends with the change stored, not with the watcher exiting (``/readyz`` says why meanwhile)."""
+        attempt = 0
+        while True:
             try:
                 started = time.perf_counter()
                 stored = await self.bus.publish(subject, event)
                 self.last_publish_latency_s = time.perf_counter() - started
                 return stored
             except BusError as error:
-                if attempt == PUBLISH_ATTEMPTS - 1:
+                if not self.bus.link.connected:
+                    log.warning("NATS is away; waiting for it to store a change", extra={"subject": subject})
+                    if await self.bus.link.wait_connected(self.outage_wait_s):
+                        continue
                     raise
-                delay = PUBLISH_BACKOFF_S[min(attempt, len(PUBLISH_BACKOFF_S) - 1)]
+                attempt += 1
+                if attempt >= PUBLISH_ATTEMPTS:
+                    raise
+                delay = PUBLISH_BACKOFF_S[min(attempt - 1, len(PUBLISH_BACKOFF_S) - 1)]
                 log.warning(
                     "publish failed; retrying",
                     extra={"subject": subject, "object": meta.get("name"), "error": str(error), "delay_s": delay},
                 )
                 await asyncio.sleep(delay)
-        raise AssertionError("unreachable")

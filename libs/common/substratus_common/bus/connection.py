@@ -8,9 +8,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import nats
 import nats.errors
@@ -38,11 +39,56 @@ PUBLISH_TIMEOUT_S = 5.0
 
 
 @dataclass
+class Link:
+    """Whether the connection to NATS is up now, since when, and who wants to know when it moves
+    (readiness and metrics). nats-py reconnects by itself; this only tells."""
+
+    connected: bool = True
+    since: float = field(default_factory=time.monotonic)
+    disconnects: int = 0
+    listeners: list[Callable[[bool], None]] = field(default_factory=list)
+    _up: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        if self.connected:
+            self._up.set()
+
+    async def wait_connected(self, timeout_s: float) -> bool:
+        """Wait (at most ``timeout_s``) for the connection to be up; whether it is."""
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._up.wait(), timeout_s)
+        return self.connected
+
+    def moved(self, connected: bool) -> None:
+        if connected == self.connected:
+            return
+        away_s = time.monotonic() - self.since
+        self.connected, self.since = connected, time.monotonic()
+        if connected:
+            self._up.set()
+        else:
+            self._up.clear()
+        if connected:
+            log.info("NATS connection back", extra={"away_s": round(away_s, 1)})
+        else:
+            self.disconnects += 1
+            log.warning("NATS connection lost; reconnecting")
+        for listener in self.listeners:
+            listener(connected)
+
+    def describe(self) -> str:
+        """Why the link is not usable, for ``/readyz``."""
+        away_s = time.monotonic() - self.since
+        return "connected" if self.connected else f"disconnected from NATS for {away_s:.0f}s; reconnecting"
+
+
+@dataclass
 class Bus:
     nc: Client
     js: JetStreamContext
     source: str
     """CloudEvents ``source`` of what this process publishes, e.g. ``substratus/watcher``."""
+    link: Link = field(default_factory=Link)
 
     async def publish(self, subject: str, event: envelope.CloudEvent) -> bool:
         """Store the event; True when stored, False when the stream dropped it as a duplicate id."""
@@ -215,8 +261,16 @@ async def connect(
     used as they are, never created or reconfigured from the client's (default) settings.
     """
 
+    link = Link()
+
     async def _error(error: Exception) -> None:
         log.warning("NATS connection error", extra={"error": str(error)})
+
+    async def _disconnected() -> None:
+        link.moved(False)
+
+    async def _reconnected() -> None:
+        link.moved(True)
 
     try:
         # nats-py keeps retrying a first connection as long as reconnects are unbounded; bound it.
@@ -235,7 +289,13 @@ async def connect(
                 max_reconnect_attempts=-1,  # once connected, keep trying; health turns red meanwhile
                 reconnect_time_wait=1,
                 allow_reconnect=True,
+                # A half-open connection (a peer or NAT gone silent) answers no ping: replace it
+                # after a bounded time instead of nats-py's minutes (check 8, docs/reliability.md).
+                ping_interval=settings.nats_ping_interval_s,
+                max_outstanding_pings=settings.nats_max_outstanding_pings,
                 error_cb=_error,
+                disconnected_cb=_disconnected,
+                reconnected_cb=_reconnected,
             ),
             connect_deadline_s,
         )
@@ -243,7 +303,7 @@ async def connect(
         where = logs.redact_urls(settings.nats_url)
         why = logs.redact_urls(str(error)) or type(error).__name__  # a timeout's text is empty
         raise BusError(f"cannot connect to NATS at {where}: {why}") from error
-    bus = Bus(nc=nc, js=nc.jetstream(timeout=PUBLISH_TIMEOUT_S), source=f"substratus/{settings.service}")
+    bus = Bus(nc=nc, js=nc.jetstream(timeout=PUBLISH_TIMEOUT_S), source=f"substratus/{settings.service}", link=link)
     if not provision:
         return bus
     try:

@@ -14,6 +14,8 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 class APIError(Exception):
     retryable = True
+    outage = False
+    """The API server is away or overloaded (see ``errors.is_outage``)."""
 
     def __init__(self, message: str, *, status: int = 0, reason: str = "") -> None:
         super().__init__(message)
@@ -22,8 +24,17 @@ class APIError(Exception):
         self.reason = reason
 
 
+OUTAGE_STATUSES = frozenset({0, 429, 502, 503, 504})
+"""No answer at all (0), throttled, or a gateway or server saying it is not available now."""
+
+
 class APIUnavailable(APIError):
     """The API server could not be reached or answered 5xx/429."""
+
+    def __init__(self, message: str, *, status: int = 0, reason: str = "") -> None:
+        super().__init__(message, status=status, reason=reason)
+        # A 500 can be a broken webhook that stays broken: it counts towards the delivery limit.
+        self.outage = status in OUTAGE_STATUSES
 
 
 class NotFound(APIError):

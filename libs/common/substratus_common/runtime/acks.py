@@ -7,12 +7,15 @@
 | ``retryable`` is False, kube ``Forbidden`` or ``StorageRefused`` | ``GIVE_UP``, reason ``Forbidden`` |
 | ``retryable`` is False, anything else | ``GIVE_UP``, reason ``Invalid`` |
 | data that does not decode (msgspec) | ``DEAD`` at once (``undecodable``), reason ``Invalid`` |
+| an outage (``errors.is_outage``: NATS away, API down, 429, 502-504) | ``RETRY``, backoff, uncounted |
 | :class:`errors.TemporaryError` with ``delay_s`` | ``RETRY`` after that delay |
 | anything else (``TemporaryError`` without a delay too) | ``RETRY`` after the key's growing backoff |
 | a ``RETRY`` on the last allowed attempt | ``DEAD`` (``max-deliveries``), reason ``ReconcileFailed`` |
 
 ``GIVE_UP``: the failure is reported on the key's resource and its messages are terminated.
 ``DEAD``: the messages go to SUBSTRATUS_DEAD first. Pure: the consumer does the I/O.
+"Uncounted": the attempt does not use up ``max_attempts``, while the consumer allows (its
+``max_outage_retries`` per key).
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ class Verdict:
     """RETRY: the error's own delay; None means the key's backoff."""
     dead_reason: str = ""
     """DEAD: the dead letter's reason (``max-deliveries``, ``undecodable``)."""
+    counted: bool = True
+    """RETRY: whether this attempt uses up one of the key's ``max_attempts`` (an outage does not)."""
 
 
 ACK = Verdict(Action.ACK)
@@ -64,14 +69,17 @@ def refusal_reason(error: BaseException) -> str:
     return Reason.INVALID.value
 
 
-def verdict(error: BaseException | None, attempt: int, max_attempts: int) -> Verdict:
-    """What to do after attempt number ``attempt`` (1 for the first) of at most ``max_attempts``."""
+def verdict(error: BaseException | None, attempt: int, max_attempts: int, *, outage_free: bool = True) -> Verdict:
+    """What to do after attempt number ``attempt`` (1 for the first) of at most ``max_attempts``;
+    ``outage_free``: whether the consumer still lets an outage retry go uncounted."""
     if error is None:
         return ACK
     if isinstance(error, msgspec.DecodeError | msgspec.ValidationError):
         return Verdict(Action.DEAD, Reason.INVALID.value, f"data does not decode: {error}", dead_reason="undecodable")
     if isinstance(error, errors.PermanentError) or not errors.is_retryable(error):
         return Verdict(Action.GIVE_UP, refusal_reason(error), message_of(error))
+    if outage_free and errors.is_outage(error):
+        return Verdict(Action.RETRY, counted=False)
     if attempt >= max_attempts:
         return Verdict(
             Action.DEAD,

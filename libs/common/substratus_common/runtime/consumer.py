@@ -58,6 +58,9 @@ class ConsumerOptions:
     only while it holds fewer."""
     replicas: int = 1
     """Replicas sharing the durable consumer; ``max_ack_pending`` is ``max_pending * replicas``."""
+    max_outage_retries: int = 120
+    """Retries of one key that an outage (NATS or the API server away) may take without counting
+    towards ``max_deliveries``; past them an outage counts too, so every retry stays bounded."""
 
     @property
     def max_ack_pending(self) -> int:
@@ -85,6 +88,7 @@ def options(
         accepts=accepts,
         max_pending=settings.consumer_max_pending,
         replicas=settings.replicas,
+        max_outage_retries=settings.max_outage_retries,
     )
 
 
@@ -230,6 +234,8 @@ class KeyedConsumer:
         self.ready = False
         self._held: dict[int, _Held] = {}
         self._waiting: dict[subjects.ResourceKey, list[_Held]] = {}
+        self._outage_retries: dict[subjects.ResourceKey, int] = {}
+        """Retries per key caused by an outage: they do not count as attempts (ADR 101)."""
         self._room = asyncio.Event()
 
     @property
@@ -247,18 +253,12 @@ class KeyedConsumer:
         """Fetch and reconcile until ``stop``; then finish passes for at most ``grace_s`` and hand
         every message still held back to the stream (nak) for another replica."""
         opts = self.options
-        sub = await self.bus.pull(
-            opts.stream,
-            opts.durable,
-            opts.filter_subjects,
-            max_ack_pending=opts.max_ack_pending,
-            ack_wait_s=opts.ack_wait_s,
-        )
+        sub = await self._bind()
         workers = [asyncio.create_task(self._work(), name=f"worker-{i}") for i in range(opts.concurrency)]
         heartbeat = asyncio.create_task(self._heartbeats(), name="heartbeats")
         self.ready = True
         try:
-            await self._fetch(sub, stop)
+            sub = await self._fetch(sub, stop)
         finally:
             self.ready = False
             stuck = await self.queue.shut_down(grace_s)
@@ -281,7 +281,20 @@ class KeyedConsumer:
 
     # ---- fetching and routing -----------------------------------------------------------------
 
-    async def _fetch(self, sub: messages.PullSubscription, stop: asyncio.Event) -> None:
+    async def _bind(self) -> messages.PullSubscription:
+        """Create the durable consumer (or update it to these options) and bind to it: at start, and
+        again after fetching failed, since NATS may have lost it with its state."""
+        opts = self.options
+        return await self.bus.pull(
+            opts.stream,
+            opts.durable,
+            opts.filter_subjects,
+            max_ack_pending=opts.max_ack_pending,
+            ack_wait_s=opts.ack_wait_s,
+        )
+
+    async def _fetch(self, sub: messages.PullSubscription, stop: asyncio.Event) -> messages.PullSubscription:
+        """Fetch until ``stop``; the subscription in use at the end (it is re-bound after failures)."""
         opts = self.options
         failures = 0
         while not stop.is_set():
@@ -297,19 +310,34 @@ class KeyedConsumer:
             try:
                 msgs = await sub.fetch(room, FETCH_WAIT_S)
                 failures = 0
+                self.ready = True
             except TimeoutError:
+                self.ready = True
                 continue
             except BusError as error:
-                # Connection trouble: nats-py reconnects by itself; wait a bounded, growing delay.
+                # Connection trouble (nats-py reconnects by itself) or a consumer NATS no longer
+                # has (lost with its state, or deleted): wait a bounded, growing delay, then create
+                # it again and bind to it, so a service never idles on a consumer that is gone.
+                self.ready = False
                 failures += 1
                 delay = opts.backoff_s[min(failures - 1, len(opts.backoff_s) - 1)]
-                log.warning("fetch failed; retrying", extra={"error": str(error), "delay_s": delay})
+                log.warning("fetch failed; binding the consumer again", extra={"error": str(error), "delay_s": delay})
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
+                if stop.is_set():
+                    break
+                try:
+                    fresh = await self._bind()
+                except BusError as bind_error:
+                    log.warning("could not bind the consumer yet", extra={"error": str(bind_error)})
+                    continue
+                await sub.unsubscribe()
+                sub = fresh
                 continue
             for msg in msgs:
                 await self._receive(msg)
             self._gauges()
+        return sub
 
     async def _receive(self, msg: messages.Message) -> None:
         meta = msg.metadata
@@ -382,7 +410,8 @@ class KeyedConsumer:
         deliveries = [h.delivery for h in batch]
         # Deliveries before this one (a crash or a stop mid-pass) count as attempts too.
         earlier = max((d.deliveries for d in deliveries), default=1) - 1
-        attempt = self.queue.num_requeues(key) + earlier + 1
+        free = self._outage_retries.get(key, 0)
+        attempt = self.queue.num_requeues(key) - free + earlier + 1
         loop = asyncio.get_running_loop()
         started = loop.time()
         if self.metrics is not None:
@@ -401,7 +430,11 @@ class KeyedConsumer:
                 self.metrics.handler_seconds.observe(loop.time() - started)
         if error is None:
             failpoints.hit("before-ack")
-        await self._settle_pass(key, batch, acks.verdict(error, attempt, self.options.max_deliveries), error, attempt)
+        outage_free = free < self.options.max_outage_retries
+        verdict = acks.verdict(error, attempt, self.options.max_deliveries, outage_free=outage_free)
+        if verdict.action is acks.Action.RETRY and not verdict.counted:
+            self._outage_retries[key] = free + 1
+        await self._settle_pass(key, batch, verdict, error, attempt)
 
     async def _settle_pass(
         self,
@@ -413,7 +446,7 @@ class KeyedConsumer:
     ) -> None:
         fields = {"resource": key.plural, "namespace": key.namespace, "object": key.name, "attempt": attempt}
         if verdict.action is acks.Action.ACK:
-            self.queue.forget(key)
+            self._forget(key)
             await self._resolve(key, batch, gave_up=False)
             return
         if verdict.action is acks.Action.RETRY:
@@ -447,8 +480,12 @@ class KeyedConsumer:
             assert error is not None
             self._retry(key, batch, error, None, fields)
             return
-        self.queue.forget(key)
+        self._forget(key)
         await self._resolve(key, batch, gave_up=True)
+
+    def _forget(self, key: subjects.ResourceKey) -> None:
+        self.queue.forget(key)
+        self._outage_retries.pop(key, None)
 
     def _retry(
         self,
@@ -468,7 +505,13 @@ class KeyedConsumer:
             exc_info=None if expected else error,
         )
         if self.metrics is not None:
-            self.metrics.retries.labels("temporary" if isinstance(error, errors.TemporaryError) else "backoff").inc()
+            if errors.is_outage(error):
+                kind = "outage"
+            elif isinstance(error, errors.TemporaryError):
+                kind = "temporary"
+            else:
+                kind = "backoff"
+            self.metrics.retries.labels(kind).inc()
 
     async def _resolve(self, key: subjects.ResourceKey, batch: list[_Held], *, gave_up: bool) -> None:
         """The key is done with these messages; settle each one no other key still waits on."""

@@ -11,6 +11,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], bool]
+Why = Callable[[], str]
+"""What a failing check says in ``/readyz`` (e.g. ``disconnected from NATS for 12s``)."""
 
 
 class HealthServer:
@@ -18,20 +20,28 @@ class HealthServer:
 
     def __init__(self, host: str, port: int, registry: CollectorRegistry) -> None:
         self._host, self._port, self._registry = host, port, registry
-        self._checks: dict[str, ReadinessCheck] = {}
+        self._checks: dict[str, tuple[ReadinessCheck, Why | None]] = {}
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
-    def add_check(self, name: str, check: ReadinessCheck) -> None:
-        self._checks[name] = check
+    def add_check(self, name: str, check: ReadinessCheck, why: Why | None = None) -> None:
+        self._checks[name] = (check, why)
+
+    def failing(self) -> list[str]:
+        """The failing checks, each with what it says, e.g. ``nats (disconnected from NATS for 3s)``."""
+        found = []
+        for name, (check, why) in sorted(self._checks.items()):
+            if not check():
+                found.append(f"{name} ({why()})" if why is not None else name)
+        return found
 
     async def _healthz(self, _: web.Request) -> web.Response:
         return web.Response(text="ok\n")
 
     async def _readyz(self, _: web.Request) -> web.Response:
-        failing = [name for name, check in self._checks.items() if not check()]
+        failing = self.failing()
         if failing:
-            return web.Response(status=503, text="not ready: " + ", ".join(sorted(failing)) + "\n")
+            return web.Response(status=503, text="not ready: " + ", ".join(failing) + "\n")
         return web.Response(text="ok\n")
 
     async def _metrics(self, _: web.Request) -> web.Response:

@@ -27,6 +27,7 @@ translate.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import json
@@ -51,6 +52,9 @@ from substratus_common.storage import backends, base
 from substratus_common.workloads import contract, gpu_table_file, gpus, job_status, plan
 
 log = logging.getLogger(__name__)
+
+RESEND_MAX_S = 600.0
+"""The longest wait between two resends of a report the status does not say."""
 
 Object = dict[str, Any]
 T = TypeVar("T")
@@ -193,6 +197,11 @@ class _Published:
     uid: str
     generation: int
     fingerprint: tuple[Any, ...]
+    outcome: Outcome | None = None
+    resend_s: float = 0.0
+    """Wait before checking that the status says this report (grows after each resend)."""
+    resend_due: bool = False
+    """The check found the status without it: the next pass publishes it again."""
 
 
 @dataclass
@@ -211,6 +220,7 @@ class Loop:
     _seen_dependencies: dict[ResourceKey, object] = field(default_factory=dict)
     _depends: dict[ResourceKey, frozenset[ResourceKey]] = field(default_factory=dict)
     _dependents: dict[ResourceKey, set[ResourceKey]] = field(default_factory=dict)
+    _checks: dict[ResourceKey, asyncio.TimerHandle] = field(default_factory=dict)
 
     @property
     def spec(self) -> Spec:
@@ -363,12 +373,20 @@ class Loop:
         uid, generation = str(meta.get("uid")), int(meta.get("generation") or 0)
         fingerprint = _fingerprint(outcome)
         last = self._published.get(key)
+        resend = False
         if last is not None and (last.uid, last.generation, last.fingerprint) == (uid, generation, fingerprint):
-            return False
+            if not last.resend_due:
+                return False
+            # The status did not say this report long after it was published (the status writer
+            # gave up on it, or the stream lost it): send it again unless it has arrived since.
+            last.resend_due = False
+            if self.reconciler.status_says(obj, outcome):
+                return False
+            resend = True
         # A report this process published for this generation may not be written yet: the status
         # read now can be older than it, and would be overwritten by it. Only a new report is safe.
         pending = last is not None and (last.uid, last.generation) == (uid, generation)
-        if not pending and self.reconciler.status_says(obj, outcome):
+        if not pending and not resend and self.reconciler.status_says(obj, outcome):
             self._published[key] = _Published(uid, generation, fingerprint)
             return False
         made = report.report_for(
@@ -381,9 +399,39 @@ class Loop:
             image=outcome.image,
         )
         await report.publish(self.runtime.bus, made, key.plural)
-        self._published[key] = _Published(uid, generation, fingerprint)
+        first_s = self.runtime.settings.report_resend_s
+        wait_s = min(last.resend_s * 2, RESEND_MAX_S) if resend and last is not None else first_s
+        self._published[key] = _Published(uid, generation, fingerprint, outcome, wait_s)
         self.reports_published += 1
+        if resend:
+            self.runtime.metrics.reports_resent.inc()
+            log.info("report published again: the status did not say it", extra={"key": str(key)})
+        self._check_later(key, wait_s)
         return True
+
+    def _check_later(self, key: ResourceKey, wait_s: float) -> None:
+        """In ``wait_s``, see whether the status (as the view holds it) says the last report; if
+        not, run a pass over the key, which publishes it again."""
+        before = self._checks.pop(key, None)
+        if before is not None:
+            before.cancel()
+        self._checks[key] = asyncio.get_running_loop().call_later(wait_s, self._check_report, key)
+
+    def _check_report(self, key: ResourceKey) -> None:
+        self._checks.pop(key, None)
+        last = self._published.get(key)
+        if last is None or last.outcome is None or self.keyed is None:
+            return
+        obj = self.runtime.view.get(*key)
+        if obj is None:
+            return  # gone: the deletion's pass forgets it
+        meta = obj.get("metadata") or {}
+        if str(meta.get("uid")) != last.uid or int(meta.get("generation") or 0) != last.generation:
+            return  # a newer object: its own pass reports
+        if view.View.trusted(obj) and self.reconciler.status_says(obj, last.outcome):
+            return
+        last.resend_due = True
+        self.keyed.enqueue(key)
 
     async def give_up(self, key: ResourceKey, reason: str, message: str) -> None:
         """The consumer gave up on a key: put the reason on the resource's main condition."""
@@ -407,6 +455,9 @@ class Loop:
 
     def _forget(self, key: ResourceKey) -> None:
         self._published.pop(key, None)
+        check = self._checks.pop(key, None)
+        if check is not None:
+            check.cancel()
         self._seen_resources.pop(key, None)
         self.index(key, None)
         for seen in [s for s in self._seen_children if s[0] == key]:
@@ -435,6 +486,7 @@ async def start(ctx: service.Context, make: Make, *, storage: Wants = False) -> 
     settings = ctx.settings
     bus = await connection.connect(settings)
     ctx.resources.push_async_callback(bus.close)
+    ctx.watch_bus(bus)
     kube = await client.connect()
     ctx.resources.push_async_callback(kube.close)
     store = None

@@ -20,6 +20,7 @@ from typing import Any
 import uvloop
 
 from substratus_common import config, logs
+from substratus_common.bus import connection
 from substratus_common.metrics import RuntimeMetrics
 from substratus_common.runtime.health import HealthServer
 
@@ -37,9 +38,23 @@ class Context:
     resources: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
     """Connections opened by the setup (bus, Kubernetes); closed after every root task has ended."""
 
-    def add_readiness_check(self, name: str, check: Callable[[], bool]) -> None:
+    def add_readiness_check(self, name: str, check: Callable[[], bool], why: Callable[[], str] | None = None) -> None:
         if self.health is not None:
-            self.health.add_check(name, check)
+            self.health.add_check(name, check, why)
+
+    def watch_bus(self, bus: connection.Bus) -> None:
+        """``/readyz`` and ``substratus_bus_connected`` follow the NATS connection: a service cut off
+        from the bus says so (and why) instead of idling green (check 5, docs/reliability.md)."""
+        metrics = self.metrics
+
+        def moved(connected: bool) -> None:
+            metrics.bus_connected.set(1 if connected else 0)
+            if not connected:
+                metrics.bus_disconnects.inc()
+
+        metrics.bus_connected.set(1 if bus.link.connected else 0)
+        bus.link.listeners.append(moved)
+        self.add_readiness_check("nats", lambda: bus.link.connected, bus.link.describe)
 
 
 RootTask = Callable[[Context], Coroutine[Any, Any, None]]
