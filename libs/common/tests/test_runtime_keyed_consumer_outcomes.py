@@ -204,3 +204,35 @@ async def test_events_about_a_key_that_backs_off_wait_for_its_delay(nats_bus: co
     assert sample("substratus_reconcile_retries_total", {"kind": "backoff"}) == 1
     assert sample("substratus_messages_held") == 0
     assert sample("substratus_workqueue_depth") == 0
+
+
+async def test_an_outage_is_retried_past_the_delivery_limit_and_converges(nats_bus: connection.Bus) -> None:
+    """Six passes fail on an API server that cannot be reached (twice the delivery limit): no
+    ReconcileFailed, and the seventh pass acks (checks 5 and 6, docs/reliability.md)."""
+    attempts: list[int] = []
+
+    async def handler(key: Key, deliveries: Sequence[consumer.Delivery]) -> None:
+        attempts.append(len(deliveries))
+        if len(attempts) <= 6:
+            raise kube_errors.APIUnavailable("GET /apis/batch/v1/namespaces/x/jobs/y: ClientConnectorError()")
+
+    async with Harness(nats_bus, handler) as h:
+        await h.publish("away")
+        await until(lambda: len(attempts) == 7, "the pass after the outage")
+        assert await h.settled() == 0, "acked once the API server answered"
+        assert h.metrics.retries.labels("outage")._value.get() == 6
+    assert h.gave_up == []
+
+
+async def test_an_outage_counts_once_its_allowance_is_used_up(nats_bus: connection.Bus) -> None:
+    attempts: list[int] = []
+
+    async def handler(key: Key, deliveries: Sequence[consumer.Delivery]) -> None:
+        attempts.append(len(deliveries))
+        raise kube_errors.APIUnavailable("503 Service Unavailable", status=503)
+
+    async with Harness(nats_bus, handler, max_outage_retries=2) as h:
+        await h.publish("gone-for-good")
+        await until(lambda: h.gave_up, "giving up")
+    assert len(attempts) == 2 + 3, "two free retries, then the delivery limit of three"
+    assert [(k, r) for k, r, _ in h.gave_up] == [(h.key("gone-for-good"), "ReconcileFailed")]
