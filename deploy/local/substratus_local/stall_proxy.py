@@ -1,0 +1,106 @@
+"""A loopback TCP proxy that can go half-open, for fault tests (check 8, docs/reliability.md).
+
+``stall()`` makes every connection open now stop forwarding bytes, both ways, while its sockets
+stay open: what a client sees when a NAT table or a peer drops a connection silently. Connections
+opened afterwards are forwarded again, so a client that notices and reconnects recovers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Iterator
+
+from substratus_local import stack as stack_mod
+
+CHUNK = 65536
+
+
+class StallProxy:
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = stack_mod.free_port()
+        self.connections = 0
+        self._stalls: list[asyncio.Event] = []
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="stall-proxy", daemon=True)
+        self._server: asyncio.Server | None = None
+
+    @property
+    def url_host_port(self) -> str:
+        return f"{stack_mod.HOST}:{self.port}"
+
+    def start(self) -> None:
+        self._thread.start()
+        started = asyncio.run_coroutine_threadsafe(self._serve(), self._loop)
+        self._server = started.result(timeout=10)
+
+    async def _serve(self) -> asyncio.Server:
+        return await asyncio.start_server(self._connection, stack_mod.HOST, self.port)
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        stalled = asyncio.Event()
+        self._stalls.append(stalled)
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        pipes = asyncio.gather(self._pipe(reader, up_writer, stalled), self._pipe(up_reader, writer, stalled))
+        with contextlib.suppress(asyncio.CancelledError):
+            await pipes
+
+    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, stalled: asyncio.Event) -> None:
+        try:
+            while True:
+                data = await source.read(CHUNK)
+                if stalled.is_set():
+                    await asyncio.Event().wait()  # half-open: hold the sockets, forward nothing, forever
+                if not data:
+                    break
+                sink.write(data)
+                await sink.drain()
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        except asyncio.CancelledError:
+            raise
+        finally:
+            with contextlib.suppress(OSError, RuntimeError):
+                sink.close()
+
+    def stall(self) -> None:
+        """Every connection open now forwards nothing more (new ones still work)."""
+
+        def _stall() -> None:
+            for stalled in self._stalls:
+                stalled.set()
+
+        self._loop.call_soon_threadsafe(_stall)
+
+    def stop(self) -> None:
+        async def _close() -> None:
+            if self._server is not None:
+                self._server.close()
+            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
+
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(_close(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self._loop.close()
+
+
+@contextlib.contextmanager
+def running(target_host: str, target_port: int) -> Iterator[StallProxy]:
+    proxy = StallProxy(target_host, target_port)
+    proxy.start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
