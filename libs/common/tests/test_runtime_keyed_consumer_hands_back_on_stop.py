@@ -62,3 +62,35 @@ async def test_messages_held_at_stop_come_back_to_the_next_consumer(nats_bus: co
         await until(lambda: len(second) == 2, "both messages delivered again")
         await again.settled()
     assert sorted(second) == [("backing-off", 2), ("running", 2)]
+
+
+async def test_messages_queued_behind_a_pass_longer_than_ack_wait_are_not_redelivered(
+    nats_bus: connection.Bus,
+) -> None:
+    """Check 13 (docs/reliability.md): while one pass runs for three ack waits, the messages that
+    arrive for its key wait held behind it, heartbeating; none is redelivered, and they make one
+    more pass afterwards."""
+    passes: list[int] = []
+    release = asyncio.Event()
+
+    async def handler(key: Key, deliveries: Sequence[consumer.Delivery]) -> None:
+        passes.append(len(deliveries))
+        if len(passes) == 1:
+            await release.wait()
+
+    async with Harness(nats_bus, handler, ack_wait_s=0.6, concurrency=2) as h:
+        await h.publish("long")
+        await until(lambda: passes, "the long pass")
+        for _ in range(3):
+            await h.publish("long")
+        await until(lambda: h.consumer.held == 4, "three more messages held behind the pass")
+        started = asyncio.get_running_loop().time()
+
+        async def three_ack_waits() -> bool:
+            assert (await h.state())[2] == 0, "a queued message was redelivered"
+            return asyncio.get_running_loop().time() - started > 1.8
+
+        await until_async(three_ack_waits, "three ack waits")
+        release.set()
+        assert await h.settled() == 0
+    assert passes == [1, 3], "one more pass with the three queued messages"
