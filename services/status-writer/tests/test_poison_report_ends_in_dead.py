@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import httpx
+
 from substratus_common.bus import connection
 from substratus_common.events import envelope, payloads, streams, subjects
+from substratus_local import stack as stack_mod
 from substratus_local.stack import Stack
 from substratus_local.testing import ServiceProcess, stream_messages
 
@@ -24,7 +27,7 @@ async def _dead_letters(bus: connection.Bus, namespace: str, limit_s: float = 30
 async def test_undecodable_and_unknown_type_reports_are_dead_lettered_once(
     stack: Stack, namespace: str, bus: connection.Bus, run_service: Callable[..., ServiceProcess]
 ) -> None:
-    run_service("status-writer")
+    writer = run_service("status-writer")
     await bus.publish_raw(subjects.status("models", namespace, "garbage", "trainer"), b"\x00not json", "poison-1")
     unknown = envelope.make(
         id="poison-2", source="test", type="ai.substratus.unknown.v1", subject=f"models/{namespace}/odd", data={}
@@ -34,3 +37,9 @@ async def test_undecodable_and_unknown_type_reports_are_dead_lettered_once(
     letters = await _dead_letters(bus, namespace)
     assert sorted(letter.reason for letter in letters) == ["undecodable", "unknown-type"]
     assert all(letter.deliveries == 1 for letter in letters), "dead-lettered at the first delivery, no loop"
+
+    # The metric an alert watches (docs/reliability.md): one per reason, counted once.
+    async with httpx.AsyncClient(timeout=5) as http:
+        metrics = (await http.get(f"http://{stack_mod.HOST}:{writer.port}/metrics")).text
+    for reason in ("undecodable", "unknown-type"):
+        assert f'substratus_messages_dead_lettered_total{{reason="{reason}"}} 1.0' in metrics, metrics
