@@ -37,3 +37,5 @@ def test_an_expired_url_is_refused_and_a_new_request_id_gets_a_new_one(platform:
     assert second["signedURL"] != first["signedURL"]
     assert httpx.put(second["signedURL"], content=body, headers=headers).status_code == 200
     p.wait_upload("late", lambda u, c: c.get("reason") == "UploadFound", "Uploaded=True")
+    for signed in (first["signedURL"], second["signedURL"]):
+        assert signed.split("?")[1] not in p.logs(), "a signed URL in a log line"

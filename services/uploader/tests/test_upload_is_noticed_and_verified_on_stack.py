@@ -1,6 +1,7 @@
 """On the stack: a Model with spec.build.upload gets a signed URL; storage refuses another body;
 the right body is noticed without the client, verified, and the URL cleared; a new requestID for
-the same MD5 needs no upload at all. The URL never shows up in a service's log."""
+the same MD5 needs no upload at all. The URL never shows up in a service's log; storage refuses it
+for another key (check 23, docs/reliability.md)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import base64
 import hashlib
 import secrets
 from collections.abc import Callable
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -32,6 +34,11 @@ def test_upload_through_the_signed_url_ends_uploaded(platform: Callable[..., Pla
     }
     refused = httpx.put(url, content=b"another body", headers=headers)
     assert refused.status_code in (400, 403), refused.text
+    # The signature binds the key too: the same query on another object's path is refused.
+    parts = urlsplit(url)
+    elsewhere = urlunsplit(parts._replace(path=parts.path.rsplit("/", 1)[0] + "/someone-else.tar.gz"))
+    refused = httpx.put(elsewhere, content=body, headers=headers)
+    assert refused.status_code == 403, refused.text
     accepted = httpx.put(url, content=body, headers=headers)
     assert accepted.status_code == 200, accepted.text
 
