@@ -67,6 +67,17 @@ INVALID = [
     ("float param", _doc("Model", {"image": "i", "params": {"lr": 0.5}}), ["spec.params.lr"]),
     ("suspend not a bool", _doc("Notebook", {"image": "i", "suspend": "yes"}), ["spec.suspend", "boolean"]),
     ("name too long", _doc("Notebook", {"image": "i"}, name="n" * 51), ["metadata.name", "at most 50"]),
+    ("253-character name", _doc("Model", {"image": "i"}, name="n" * 253), ["metadata.name", "at most 53"]),
+    (
+        "10,000 params",
+        _doc("Model", {"image": "i", "params": {f"p{i}": i for i in range(10_000)}}),
+        ["spec.params", "must have at most 1000 items"],
+    ),
+    (
+        "a reference into another namespace",
+        _doc("Server", {"image": "i", "model": {"name": "m", "namespace": "other"}}),
+        ['unknown field "spec.model.namespace"'],
+    ),
 ]
 
 

@@ -123,6 +123,9 @@ Time = Annotated[
 ]
 """A Kubernetes ``metav1.Time``: RFC 3339 in UTC with whole seconds on the wire."""
 
+MAX_PARAMS = 1000
+"""Most entries ``spec.params`` may hold: each becomes an environment variable of the workload."""
+
 Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX_LENGTH, pattern=NAME_PATTERN)]
 
 
@@ -279,8 +282,9 @@ class WorkloadSpec(Wire):
     resources: Resources | None = None
     """Compute the container needs."""
 
-    params: dict[str, IntOrString] | None = None
-    """Parameters: written to /content/params.json and set as env PARAM_<UPPERCASE_KEY>."""
+    params: dict[str, IntOrString] | None = Field(default=None, max_length=MAX_PARAMS)
+    """Parameters: written to /content/params.json and set as env PARAM_<UPPERCASE_KEY> (at most
+    1000: each is an environment variable of the workload)."""
 
     @model_validator(mode="after")
     def _image_or_build(self) -> Self:
