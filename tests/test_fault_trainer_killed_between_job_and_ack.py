@@ -51,7 +51,9 @@ def test_a_trainer_killed_between_creating_a_job_and_acking_creates_no_second_jo
     env = {"SUBSTRATUS_FAILPOINTS": "before-ack", "SUBSTRATUS_ACK_WAIT_S": "3"}
     for crash in range(CRASHES):
         crashing = run_service("trainer", env=env, wait_ready=False)
-        eventually(lambda p=crashing: p.proc is not None and p.proc.poll() is not None, 90, f"crash {crash + 1}")
+        proc = crashing.proc
+        assert proc is not None
+        eventually(lambda: proc.poll() is not None, 90, f"crash {crash + 1}")  # noqa: B023 (used at once)
         assert crashing.proc is not None
         assert crashing.proc.returncode == 137, crashing.logs()[-2000:]
         assert "failpoint hit" in crashing.logs()
