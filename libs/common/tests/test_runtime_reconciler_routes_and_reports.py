@@ -272,3 +272,26 @@ async def test_a_report_the_status_never_says_is_published_again_until_it_does()
     assert queue.keys == [key]
     assert not await loop.publish(written, done)
     assert len(bus.published) == 2
+
+
+async def test_generations_arriving_out_of_order_leave_the_newest_in_the_view_and_the_report() -> None:
+    """Check 10 (docs/reliability.md), on the manager's side: an older version delivered after a
+    newer one (a republish, a second watcher) neither replaces it in the view nor makes a report
+    of the older generation; a late tombstone of an earlier object of that name deletes nothing."""
+    done = reconciler.Outcome([report.condition("Complete", True, "JobComplete", "done")])
+    loop, _, bus = _loop(done)
+    key = ResourceKey("models", "ns", "m")
+    newer, older = _model("m", generation=2, rv=20), _model("m", generation=1, rv=10)
+    loop.route(_delivery(MODEL, newer))
+    late = _delivery(MODEL, older)
+    loop.route(late)
+    held = loop.runtime.view.get(*key)
+    assert held is not None
+    assert held["metadata"]["generation"] == 2
+
+    await loop.run_pass(key, [late])
+    assert [msgspec.json.decode(e.data)["generation"] for _, e in bus.published] == [2]
+
+    predecessor = {**older, "metadata": {**older["metadata"], "uid": "u-an-earlier-m"}}
+    loop.route(_delivery(MODEL, predecessor, deleted=True))
+    assert loop.runtime.view.get(*key) is not None, "a tombstone of another uid deleted the Model"
