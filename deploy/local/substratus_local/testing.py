@@ -153,7 +153,8 @@ class ServiceProcess:
 
     @property
     def log_path(self) -> Path:
-        return self.log_dir / f"{self.service}-{self.starts}.log"
+        # The port tells replicas of one service (and services started again) apart.
+        return self.log_dir / f"{self.service}-{self.port}-{self.starts}.log"
 
     def start(self, wait_ready: bool = True) -> None:
         self.starts += 1
@@ -202,7 +203,10 @@ class ServiceProcess:
         return self.proc.returncode
 
     def logs(self) -> str:
-        return "".join(p.read_text() for p in sorted(self.log_dir.glob(f"{self.service}-*.log")))
+        """This process's log, every start of it in order (not other replicas')."""
+        found = self.log_dir.glob(f"{self.service}-{self.port}-*.log")
+        paths = sorted(found, key=lambda p: int(p.stem.rsplit("-")[-1]))
+        return "".join(p.read_text() for p in paths)
 
 
 @pytest.fixture

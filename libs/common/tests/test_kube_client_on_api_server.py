@@ -33,6 +33,18 @@ async def test_apply_is_idempotent_and_owned_by_the_field_manager(kube: client.K
     assert fetched["data"] == {"a": "1"}
 
 
+async def test_apply_child_says_whether_this_apply_created_the_object(kube: client.Kube, namespace: str) -> None:
+    """Two replicas applying one child at once: only the apply that created it says so."""
+    first, second = await asyncio.gather(
+        kube.apply_child(_configmap(namespace, "raced", {"a": "1"}), "substratus-test"),
+        kube.apply_child(_configmap(namespace, "raced", {"a": "1"}), "substratus-test"),
+    )
+    assert sorted([first[1], second[1]]) == [False, True]
+    assert first[0]["metadata"]["uid"] == second[0]["metadata"]["uid"]
+    _, again = await kube.apply_child(_configmap(namespace, "raced", {"a": "2"}), "substratus-test")
+    assert again is False
+
+
 async def test_get_of_a_missing_object_is_none_and_delete_reports_it(kube: client.Kube, namespace: str) -> None:
     assert await kube.get(resources.CONFIGMAP, namespace, "nope") is None
     assert await kube.delete(resources.CONFIGMAP, namespace, "nope") is False

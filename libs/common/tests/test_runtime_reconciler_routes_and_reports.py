@@ -25,9 +25,10 @@ class FakeKube:
     def __init__(self) -> None:
         self.applied: list[Object] = []
 
-    async def apply(self, body: Object, field_manager: str) -> Object:
+    async def apply_child(self, body: Object, field_manager: str) -> tuple[Object, bool]:
+        created = all(b["metadata"]["name"] != body["metadata"]["name"] for b in self.applied)
         self.applied.append(body)
-        return {**body, "metadata": {**body["metadata"], "uid": f"uid-{body['metadata']['name']}"}}
+        return {**body, "metadata": {**body["metadata"], "uid": f"uid-{body['metadata']['name']}"}}, created
 
 
 class FakeBus:

@@ -64,8 +64,8 @@ class Builder(reconciler.Reconciler):
         meta = child.get("metadata") or {}
         return meta.get("uid"), (meta.get("annotations") or {}).get(builds.BUILD_HASH), state.phase
 
-    def applied(self, child: Object) -> None:
-        if child.get("kind") == "Job":
+    def applied(self, child: Object, *, created: bool) -> None:
+        if child.get("kind") == "Job" and created:
             meta = child["metadata"]
             build_hash = (meta.get("annotations") or {}).get(builds.BUILD_HASH)
             log.info(

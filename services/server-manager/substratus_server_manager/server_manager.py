@@ -45,7 +45,7 @@ class ServerManager(reconciler.Service):
     def dependencies(self, obj: Object) -> Iterable[ResourceKey]:
         return reconciler.refs(obj, models="model")
 
-    def applied(self, child: Object) -> None:
+    def applied(self, child: Object, *, created: bool) -> None:
         if child.get("kind") == "Deployment":
             self.on_apply()
 

@@ -44,8 +44,8 @@ class Trainer(reconciler.Service):
     def baseline(self, obj: Object) -> reconciler.Outcome:
         return reconciler.Outcome((), self._artifacts_url(obj))
 
-    def applied(self, child: Object) -> None:
-        if child.get("kind") == "Job":
+    def applied(self, child: Object, *, created: bool) -> None:
+        if child.get("kind") == "Job" and created:
             meta = child["metadata"]
             annotations = meta.get("annotations") or {}
             log.info(

@@ -24,6 +24,7 @@ from substratus_common.kube.resources import ResourceType
 
 Object = dict[str, Any]
 
+HTTP_CREATED = 201
 APPLY = "application/apply-patch+yaml"  # the client sends the body as JSON, which is valid YAML
 MERGE = "application/merge-patch+json"
 
@@ -59,6 +60,18 @@ class Kube:
         body: Any = None,
         content_type: str | None = None,
     ) -> Object:
+        return (await self._request(method, path, query=query, body=body, content_type=content_type))[1]
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+    ) -> tuple[int, Object]:
+        """(HTTP status, answer) of one request; errors translated."""
         headers = {"Accept": "application/json", "Content-Type": content_type or "application/json"}
         try:
             response = await self._api.call_api(
@@ -83,7 +96,7 @@ class Kube:
         if not 200 <= response.status < 300:
             raise errors.from_http(response.status, str(response.reason), data)
         result: Object = json.loads(data) if data else {}
-        return result
+        return response.status, result
 
     async def get(self, rt: ResourceType, namespace: str | None, name: str) -> Object | None:
         """The object, or None when it does not exist."""
@@ -129,6 +142,15 @@ class Kube:
             body=obj,
             content_type=APPLY,
         )
+
+    async def apply_child(self, obj: Object, field_manager: str) -> tuple[Object, bool]:
+        """Server-side apply (forced); the object and whether this apply created it (201), which
+        replicas racing on one child can tell apart only this way."""
+        meta = obj.get("metadata", {})
+        query = [("fieldManager", field_manager), ("force", "true")]
+        path = _type_of(obj).path(meta.get("namespace"), meta["name"])
+        status, answer = await self._request("PATCH", path, query=query, body=obj, content_type=APPLY)
+        return answer, status == HTTP_CREATED
 
     async def apply_status(self, obj: Object, field_manager: str) -> Object:
         """Server-side apply to the ``/status`` subresource: only ``status`` fields are written."""

@@ -137,8 +137,9 @@ class Reconciler(Protocol):
         """Whether the resource's status already holds the outcome at its generation."""
         return status_says(obj, outcome)
 
-    def applied(self, child: Object) -> None:
-        """The runtime just applied this child (for a service's own counters)."""
+    def applied(self, child: Object, *, created: bool) -> None:
+        """The runtime just applied this child; ``created``: the apply created it (another replica's
+        apply of the same child at the same time finds it and only updates it)."""
         return None  # noqa: RET501 (a body, so the Protocol's default is not abstract)
 
     def forget(self, key: ResourceKey) -> None:
@@ -349,9 +350,9 @@ class Loop:
             if memo is not None and memo[0] == fingerprint:
                 applied[(kind, name)] = memo[1]
                 continue
-            answer = await kube.apply(body, manager)
+            answer, created = await kube.apply_child(body, manager)
             self.applies += 1
-            self.reconciler.applied(body)
+            self.reconciler.applied(body, created=created)
             kept = {"metadata": {k: answer.get("metadata", {}).get(k) for k in ("name", "namespace", "uid")}}
             self._applied[memo_key] = (fingerprint, kept)
             applied[(kind, name)] = kept

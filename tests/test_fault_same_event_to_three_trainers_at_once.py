@@ -1,0 +1,82 @@
+"""Check 9 (docs/reliability.md): the same change event reaches three trainer replicas at once.
+Each Model's stored change is published twice more under new message ids, so the shared durable
+consumer hands three copies of one event to the replicas, whose passes take a second each (the
+``slow-reconcile`` failpoint) and so overlap. A user still finds every Model ready with exactly one
+Job whose uid never changed. kwok simulates the Jobs' Pods."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+from substratus_common.bus import connection
+from substratus_common.events import streams, subjects
+from substratus_local.stack import Stack
+from substratus_local.testing import ServiceProcess, eventually, stream_messages
+
+COUNT = 20
+TRAINERS = 3
+
+
+def _models() -> str:
+    items = [
+        {
+            "apiVersion": "substratus.ai/v1",
+            "kind": "Model",
+            "metadata": {"name": f"s-{i:02d}"},
+            "spec": {"image": "substratusai/model-loader-huggingface", "params": {"name": f"org/s-{i}"}},
+        }
+        for i in range(COUNT)
+    ]
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
+
+
+def _items(stack: Stack, namespace: str, kind: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = json.loads(stack.kubectl("get", kind, "-n", namespace, "-o", "json").stdout)["items"]
+    return found
+
+
+async def test_three_copies_of_one_event_at_three_replicas_make_one_job(
+    stack: Stack, namespace: str, bus: connection.Bus, run_service: Callable[..., ServiceProcess]
+) -> None:
+    run_service("watcher")
+    run_service("status-writer")
+    env = {
+        "SUBSTRATUS_REPLICAS": str(TRAINERS),
+        "SUBSTRATUS_FAILPOINTS": "slow-reconcile",
+        "SUBSTRATUS_RECONCILE_DELAY_S": "1",
+    }
+    trainers = [run_service("trainer", env=env) for _ in range(TRAINERS)]
+    stack.kubectl("apply", "-n", namespace, "-f", "-", input=_models())
+
+    filter_subject = subjects.change_filter("models", namespace)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while len(stored := await stream_messages(bus, streams.CHANGES, filter_subject, last_per_subject=True)) < COUNT:
+        assert loop.time() < deadline, f"{len(stored)}/{COUNT} Model changes stored within 60 s"
+        await asyncio.sleep(0.1)
+    for copy in (1, 2):
+        for msg in stored:
+            await bus.publish_raw(msg.subject, msg.data, f"copy-{copy}-{msg.metadata.sequence.stream}")
+
+    first_uid: dict[str, str] = {}
+
+    def converged() -> bool:
+        for proc in trainers:
+            assert proc.ready(), f"{proc.service} not ready"
+        jobs = _items(stack, namespace, "jobs")
+        for job in jobs:
+            meta = job["metadata"]
+            assert first_uid.setdefault(meta["name"], meta["uid"]) == meta["uid"], f"{meta['name']} re-created"
+        models = _items(stack, namespace, "models")
+        ready = [m for m in models if (m.get("status") or {}).get("ready") is True]
+        assert len(ready) == COUNT, f"{len(ready)}/{COUNT} Models ready"
+        owners = sorted(j["metadata"]["labels"]["substratus.ai/name"] for j in jobs)
+        assert owners == sorted(m["metadata"]["name"] for m in models), "one Job per Model"
+        return True
+
+    eventually(converged, 240, "every Model ready with one Job")
+    busy = [t.logs().count('"Job created"') for t in trainers]
+    assert sum(busy) == COUNT, f"Jobs created per trainer: {busy}"
