@@ -105,3 +105,14 @@ def test_a_500_is_not_an_outage_it_may_stay_broken() -> None:
     error = kube_errors.from_http(500, "Internal Server Error", b"")
     assert not errors.is_outage(error)
     assert acks.verdict(error, 8, 8).action is acks.Action.DEAD
+
+
+def test_a_retry_after_from_the_api_server_is_the_least_wait_of_the_next_pass() -> None:
+    throttled = kube_errors.from_http(429, "Too Many Requests", b"", retry_after="3")
+    assert throttled.retry_after_s == 3.0
+    assert acks.verdict(throttled, 1, 8) == acks.Verdict(acks.Action.RETRY, counted=False, at_least_s=3.0)
+    # A Status body that says it (details.retryAfterSeconds) counts when the header is missing.
+    body = b'{"kind":"Status","code":429,"reason":"TooManyRequests","details":{"retryAfterSeconds":2}}'
+    assert kube_errors.from_http(429, "Too Many Requests", body).retry_after_s == 2.0
+    assert kube_errors.from_http(429, "Too Many Requests", b"", retry_after="soon").retry_after_s is None
+    assert kube_errors.from_http(503, "Unavailable", b"", retry_after="86400").retry_after_s == 300.0

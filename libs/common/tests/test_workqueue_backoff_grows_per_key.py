@@ -60,3 +60,12 @@ async def test_an_earlier_wake_up_wins_and_an_add_meanwhile_is_not_doubled() -> 
     assert len(queue) == 0
     await queue.shut_down(grace_s=0)
     assert queue.delayed == 0
+
+
+async def test_a_servers_retry_after_is_the_least_delay_and_the_backoff_still_grows() -> None:
+    queue: workqueue.WorkQueue[str] = workqueue.WorkQueue(workqueue.exponential(base_s=0.5, max_s=8.0))
+    assert queue.add_rate_limited("a", at_least_s=2.0) == 2.0, "Retry-After beats a shorter backoff"
+    assert queue.add_rate_limited("a", at_least_s=2.0) == 2.0
+    assert queue.add_rate_limited("a", at_least_s=2.0) == 2.0
+    assert queue.add_rate_limited("a", at_least_s=2.0) == 4.0, "a longer backoff beats Retry-After"
+    await queue.shut_down(grace_s=0)

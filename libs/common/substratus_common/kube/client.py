@@ -94,7 +94,8 @@ class Kube:
         except (aiohttp.ClientError, TimeoutError, OSError) as error:
             raise errors.APIUnavailable(f"{method} {path}: {error!r}") from error
         if not 200 <= response.status < 300:
-            raise errors.from_http(response.status, str(response.reason), data)
+            retry_after = response.headers.get("Retry-After") if response.headers else None
+            raise errors.from_http(response.status, str(response.reason), data, retry_after=retry_after)
         result: Object = json.loads(data) if data else {}
         return response.status, result
 

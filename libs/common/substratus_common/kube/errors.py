@@ -16,6 +16,8 @@ class APIError(Exception):
     retryable = True
     outage = False
     """The API server is away or overloaded (see ``errors.is_outage``)."""
+    retry_after_s: float | None = None
+    """What the API server's ``Retry-After`` asked for (429 from API Priority and Fairness, 503)."""
 
     def __init__(self, message: str, *, status: int = 0, reason: str = "") -> None:
         super().__init__(message)
@@ -84,7 +86,23 @@ def from_status(status: dict[str, Any]) -> APIError:
     return cls(message, status=code, reason=reason)
 
 
-def from_http(status: int, reason: str, body: bytes | str | None) -> APIError:
+MAX_RETRY_AFTER_S = 300.0
+"""A longer ``Retry-After`` is taken as this: a pass is never put off for longer."""
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (the API server sends whole seconds); None when absent
+    or not a number (an HTTP date is not something the API server sends)."""
+    if not value:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+
+def from_http(status: int, reason: str, body: bytes | str | None, *, retry_after: str | None = None) -> APIError:
     """An error from an HTTP answer, using the Status document in its body when there is one."""
     doc: Any = {}
     try:
@@ -93,7 +111,12 @@ def from_http(status: int, reason: str, body: bytes | str | None) -> APIError:
         doc = {}
     if not isinstance(doc, dict) or "code" not in doc:
         doc = {"code": status, "message": f"{status} {reason}", "reason": reason}
-    return from_status(doc)
+    error = from_status(doc)
+    error.retry_after_s = parse_retry_after(retry_after)
+    if error.retry_after_s is None and isinstance(doc.get("details"), dict):
+        # The Status body carries it too (details.retryAfterSeconds) when the header was lost.
+        error.retry_after_s = parse_retry_after(str(doc["details"].get("retryAfterSeconds") or ""))
+    return error
 
 
 def from_api_exception(error: ApiException) -> APIError:

@@ -8,6 +8,7 @@
 | ``retryable`` is False, anything else | ``GIVE_UP``, reason ``Invalid`` |
 | data that does not decode (msgspec) | ``DEAD`` at once (``undecodable``), reason ``Invalid`` |
 | an outage (``errors.is_outage``: NATS away, API down, 429, 502-504) | ``RETRY``, backoff, uncounted |
+| any ``RETRY`` whose error carries ``Retry-After`` | the next pass waits at least that long |
 | :class:`errors.TemporaryError` with ``delay_s`` | ``RETRY`` after that delay |
 | anything else (``TemporaryError`` without a delay too) | ``RETRY`` after the key's growing backoff |
 | a ``RETRY`` on the last allowed attempt | ``DEAD`` (``max-deliveries``), reason ``ReconcileFailed`` |
@@ -51,6 +52,9 @@ class Verdict:
     """DEAD: the dead letter's reason (``max-deliveries``, ``undecodable``)."""
     counted: bool = True
     """RETRY: whether this attempt uses up one of the key's ``max_attempts`` (an outage does not)."""
+    at_least_s: float = 0.0
+    """RETRY: the next pass waits at least this long (the server's ``Retry-After``), whatever the
+    key's backoff says."""
 
 
 ACK = Verdict(Action.ACK)
@@ -79,7 +83,7 @@ def verdict(error: BaseException | None, attempt: int, max_attempts: int, *, out
     if isinstance(error, errors.PermanentError) or not errors.is_retryable(error):
         return Verdict(Action.GIVE_UP, refusal_reason(error), message_of(error))
     if outage_free and errors.is_outage(error):
-        return Verdict(Action.RETRY, counted=False)
+        return Verdict(Action.RETRY, counted=False, at_least_s=retry_after(error))
     if attempt >= max_attempts:
         return Verdict(
             Action.DEAD,
@@ -88,4 +92,9 @@ def verdict(error: BaseException | None, attempt: int, max_attempts: int, *, out
             dead_reason="max-deliveries",
         )
     delay = error.delay_s if isinstance(error, errors.TemporaryError) else None
-    return Verdict(Action.RETRY, delay_s=delay)
+    return Verdict(Action.RETRY, delay_s=delay, at_least_s=retry_after(error))
+
+
+def retry_after(error: BaseException) -> float:
+    """How long the server asked us to wait (``Retry-After``), 0 when it did not."""
+    return float(getattr(error, "retry_after_s", None) or 0.0)

@@ -451,7 +451,7 @@ class KeyedConsumer:
             return
         if verdict.action is acks.Action.RETRY:
             assert error is not None
-            self._retry(key, batch, error, verdict.delay_s, fields)
+            self._retry(key, batch, error, verdict.delay_s, fields, at_least_s=verdict.at_least_s)
             return
         if verdict.action is acks.Action.GIVE_UP:
             log.info("permanent failure", extra={**fields, "reason": verdict.reason, "error": verdict.message})
@@ -494,9 +494,11 @@ class KeyedConsumer:
         error: Exception,
         delay_s: float | None,
         fields: dict[str, object],
+        *,
+        at_least_s: float = 0.0,
     ) -> None:
         self._waiting[key] = batch + self._waiting.get(key, [])
-        delay = self.queue.add_rate_limited(key, delay_s)
+        delay = self.queue.add_rate_limited(key, delay_s, at_least_s=at_least_s)
         expected = isinstance(error, errors.TemporaryError) or errors.is_retryable(error)
         log.log(
             logging.INFO if expected else logging.WARNING,

@@ -122,12 +122,13 @@ class WorkQueue(Generic[K]):
             pending[1].cancel()
         self._timers[key] = (when, loop.call_at(when, self._fire, key))
 
-    def add_rate_limited(self, key: K, delay_s: float | None = None) -> float:
+    def add_rate_limited(self, key: K, delay_s: float | None = None, *, at_least_s: float = 0.0) -> float:
         """Count a failure of the key and add it after its next backoff delay (or after ``delay_s``,
-        when the failure said how long to wait); returns the delay."""
+        when the failure said how long to wait), and never sooner than ``at_least_s`` (a server's
+        ``Retry-After``); returns the delay."""
         failures = self._failures.get(key, 0) + 1
         self._failures[key] = failures
-        delay = self._backoff(failures) if delay_s is None else delay_s
+        delay = max(self._backoff(failures) if delay_s is None else delay_s, at_least_s)
         self.add_after(key, delay)
         return delay
 
