@@ -32,9 +32,10 @@ from substratus_builder import local
 from substratus_common import errors
 from substratus_common.api.types import ConditionType, Reason
 from substratus_common.events.subjects import ResourceKey
+from substratus_common.kube import resources as kube_resources
 from substratus_common.runtime import reconciler, report, service
 from substratus_common.storage import errors as storage_errors
-from substratus_common.workloads import builds, job_status, plan
+from substratus_common.workloads import builds, job_status, ownership, plan
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +101,13 @@ class Builder(reconciler.Reconciler):
     # ---- the Job executor ----------------------------------------------------------------------
 
     async def _build_in_job(self, obj: Object, wanted: builds.Plan) -> reconciler.Outcome:
-        job = self.runtime.view.child(reconciler.key_of(obj), "job", wanted.job_name)
-        if job is not None and job["metadata"].get("deletionTimestamp"):
-            raise errors.TemporaryError(f"waiting for the previous Job {wanted.job_name} to be deleted", delay_s=1.0)
+        key = reconciler.key_of(obj)
+        job = self.runtime.view.child(key, "job", wanted.job_name)
+        if job is None:
+            # Not in the view: make sure no Job of that name exists (someone else's is not adopted).
+            job = await self.runtime.kube.get(kube_resources.JOB, key.namespace, wanted.job_name)
+        if job is not None:
+            ownership.check({"kind": "Job", **job}, obj)
         replace = plan.replace_if_changed(job, builds.BUILD_HASH, wanted.build_hash)
         if job is not None and replace is None:
             return await self._from_job(wanted, job)

@@ -24,7 +24,7 @@ from substratus_common.events.subjects import ResourceKey
 from substratus_common.kube import errors as kube_errors
 from substratus_common.kube import resources as kinds
 from substratus_common.runtime import reconciler, report
-from substratus_common.workloads import contract, pod_status
+from substratus_common.workloads import contract, ownership, pod_status
 from substratus_notebook_manager import pods
 
 log = logging.getLogger(__name__)
@@ -97,9 +97,16 @@ class NotebookManager(reconciler.Service):
         return pods.artifacts_url(self.settings, str(meta["namespace"]), str(meta["name"]))
 
     def _replace_because(self, obj: Object, pod: Object, wanted: str) -> str | None:
-        """Why the existing Pod cannot stay, or None when it is the one this spec asks for."""
+        """Why the existing Pod cannot stay, or None when it is the one this spec asks for. A Pod
+        no Notebook of this name controls is someone else's: a condition, never deleted."""
         owners = [r.get("uid") for r in pod["metadata"].get("ownerReferences") or []]
         if obj["metadata"].get("uid") not in owners:
+            controller = ownership.controller_of(pod)
+            if controller is None or (controller.get("kind"), controller.get("name")) != (
+                "Notebook",
+                obj["metadata"]["name"],
+            ):
+                ownership.check({"kind": "Pod", **pod}, obj)
             return "it belongs to an earlier Notebook of this name"
         if (pod["metadata"].get("annotations") or {}).get(contract.SPEC_HASH) != wanted:
             return "the spec changed"
@@ -122,6 +129,10 @@ class NotebookManager(reconciler.Service):
             owners = [r.get("uid") for r in existing["metadata"].get("ownerReferences") or []]
             if meta.get("uid") in owners:
                 return
+            controller = ownership.controller_of(existing)
+            if controller is None or (controller.get("kind"), controller.get("name")) != ("Notebook", meta["name"]):
+                # Someone else's Secret: never re-keyed or taken over (its data may be anything).
+                ownership.check({"kind": "Secret", **existing}, obj)
             # Left by an earlier Notebook of this name: make it this one's, with a new token (a merge
             # patch replaces the owner list; garbage collection keeps an object whose owner exists).
             fresh = pods.token_secret(obj, pods.new_token())

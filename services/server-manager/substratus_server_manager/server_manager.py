@@ -14,14 +14,13 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from substratus_common import errors
 from substratus_common.api import resources
 from substratus_common.api.resources import Server
 from substratus_common.api.types import ConditionType, Reason
 from substratus_common.events import payloads
 from substratus_common.events.subjects import ResourceKey
 from substratus_common.runtime import reconciler, report
-from substratus_common.workloads import contract
+from substratus_common.workloads import contract, ownership
 from substratus_server_manager import deployments, pods
 
 log = logging.getLogger(__name__)
@@ -134,25 +133,9 @@ class ServerManager(reconciler.Service):
 
 
 def check_owner(deployment: Object, server: Object) -> None:
-    """Raise unless ``deployment`` is this Server's and not being deleted.
-
-    A Deployment of a deleted Server of the same name is removed by the garbage collector: wait
-    for it. One that no Server controls is someone else's: say so rather than take it over.
-    """
-    meta = deployment["metadata"]
-    name = meta["name"]
-    if meta.get("deletionTimestamp"):
-        raise errors.TemporaryError(f"waiting for Deployment {name} to be deleted", delay_s=1.0)
-    owner = next((r for r in meta.get("ownerReferences") or [] if r.get("controller")), None)
-    if owner is None or owner.get("kind") != "Server" or owner.get("name") != server["metadata"]["name"]:
-        raise errors.PermanentError(
-            f"Deployment {name} exists and does not belong to this Server; delete or rename it",
-            reason=Reason.INVALID,
-        )
-    if owner.get("uid") != server["metadata"].get("uid"):
-        raise errors.TemporaryError(
-            f"waiting for Deployment {name} of a deleted Server of the same name to be deleted", delay_s=1.0
-        )
+    """Raise unless ``deployment`` is this Server's and not being deleted (``workloads.ownership``):
+    one of a deleted Server of the same name is waited for, anyone else's is a condition."""
+    ownership.check({"kind": "Deployment", **deployment}, server)
 
 
 def _spec_hash(obj: Object) -> str | None:

@@ -14,14 +14,13 @@ import logging
 from collections.abc import Iterable
 from typing import Any, cast
 
-from substratus_common import errors
 from substratus_common.api import resources
 from substratus_common.api.resources import Dataset, Model
 from substratus_common.api.types import ConditionType, Reason
 from substratus_common.events import payloads
 from substratus_common.events.subjects import ResourceKey
 from substratus_common.runtime import reconciler, report
-from substratus_common.workloads import contract, job_status, plan
+from substratus_common.workloads import contract, job_status, ownership, plan
 from substratus_trainer import jobs
 
 log = logging.getLogger(__name__)
@@ -77,8 +76,8 @@ class Trainer(reconciler.Service):
         job_name = info.workload_name(key.name)
         wanted = contract.spec_hash(obj.get("spec") or {})
         job = await self.child(key, "Job", job_name)
-        if job is not None and job["metadata"].get("deletionTimestamp"):
-            raise errors.TemporaryError(f"waiting for the previous Job {job_name} to be deleted", delay_s=1.0)
+        if job is not None:
+            ownership.check({"kind": "Job", **job}, obj)  # never a Job this Model does not control
         replace = plan.replace_if_changed(job, contract.SPEC_HASH, wanted)
         if job is not None and replace is None:
             return reconciler.Outcome([await self._job_condition(job)], url)
