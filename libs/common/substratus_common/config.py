@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Cloud = Literal["gcp", "aws", "other", "local"]
@@ -117,6 +117,14 @@ class Settings(BaseSettings):
     stores what differs (what the stream's limits dropped, or what a lost publish never stored);
     unchanged objects are not stored again."""
 
+    watch_timeout_s: int = Field(25, ge=1)
+    """How long each watch asks the API server to stay open (``timeoutSeconds``); the watcher then
+    watches again from where it was."""
+
+    watch_stall_s: float = Field(30.0, gt=0)
+    """A watch on which nothing at all arrived for this long (not even the server's end at
+    ``watch_timeout_s``) is on a half-open connection: it is dropped and watched again on a new one."""
+
     health_host: str = "127.0.0.1"
     """Address of the /healthz, /readyz and /metrics server."""
 
@@ -190,3 +198,12 @@ class Settings(BaseSettings):
 
     local_build_timeout_s: float = Field(3600.0, gt=0)
     """Local executor: a build (clone or download, buildah build and push) running longer fails."""
+
+    @model_validator(mode="after")
+    def _stall_outlasts_the_watch(self) -> Settings:
+        if self.watch_stall_s <= self.watch_timeout_s:
+            raise ValueError(
+                f"SUBSTRATUS_WATCH_STALL_S ({self.watch_stall_s:g}) must be longer than SUBSTRATUS_WATCH_TIMEOUT_S"
+                f" ({self.watch_timeout_s}): a healthy watch ends after the timeout and must not count as stalled"
+            )
+        return self

@@ -28,7 +28,12 @@ async def setup(ctx: service.Context) -> Mapping[str, service.RootTask]:
     syncs: dict[str, sync.TypeSync] = {}
     for rt in (*SUBSTRATUS_KINDS, *WATCHED_CHILDREN):
         selector = None if rt in SUBSTRATUS_KINDS else labels.CHILD_SELECTOR
-        options = sync.Options(label_selector=selector, resync_s=ctx.settings.watch_resync_s)
+        options = sync.Options(
+            label_selector=selector,
+            resync_s=ctx.settings.watch_resync_s,
+            stall_s=ctx.settings.watch_stall_s,
+            watch_timeout_s=ctx.settings.watch_timeout_s,
+        )
         syncs[rt.plural] = sync.TypeSync(
             kube,
             rt,

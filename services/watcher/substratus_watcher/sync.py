@@ -67,8 +67,10 @@ def tombstone(rt: ResourceType, key: Key, known: Version, seen_at: str, labels: 
 class Options:
     label_selector: str | None = None
     resync_s: float = 600.0
-    stall_s: float = 90.0
-    watch_timeout_s: int = 300
+    stall_s: float = 30.0
+    """Nothing at all on a watch for this long means its connection went half-open: watch again on
+    a new one. Longer than ``watch_timeout_s``, after which a healthy server always ends it."""
+    watch_timeout_s: int = 25
     backoff_s: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 
 

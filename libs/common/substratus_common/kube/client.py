@@ -233,6 +233,9 @@ class Kube:
                 try:
                     line = await asyncio.wait_for(response.content.readline(), stall_after)
                 except TimeoutError:
+                    # A half-open connection: close it rather than hand it back to the pool, where
+                    # the next request would stall on it too.
+                    response.close()
                     raise errors.WatchStalled(f"watch {rt.plural}: silent for {stall_after:.0f}s") from None
                 except aiohttp.ClientError as error:
                     raise errors.APIUnavailable(f"watch {rt.plural}: {error!r}") from error
