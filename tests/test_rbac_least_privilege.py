@@ -40,6 +40,7 @@ ALLOWED: dict[str, list[tuple[str, str]]] = {
         ("create", "serviceaccounts"),
         ("patch", "serviceaccounts"),
         ("list", "pods"),
+        ("get", "namespaces"),
     ],
     "uploader": [("get", _sub(k)) for k in KINDS],
     "trainer": [
@@ -53,6 +54,7 @@ ALLOWED: dict[str, list[tuple[str, str]]] = {
             for verb in ("create", "patch")
         ),
         ("list", "pods"),
+        ("get", "namespaces"),
     ],
     "server-manager": [
         ("get", _sub("servers")),
@@ -60,6 +62,7 @@ ALLOWED: dict[str, list[tuple[str, str]]] = {
         *((verb, "deployments.apps") for verb in ("get", "create", "patch")),
         *((verb, r) for r in ("services", "configmaps", "serviceaccounts") for verb in ("create", "patch")),
         ("list", "pods"),
+        ("get", "namespaces"),
     ],
     "notebook-manager": [
         ("get", _sub("notebooks")),
@@ -72,6 +75,7 @@ ALLOWED: dict[str, list[tuple[str, str]]] = {
             for r in ("configmaps", "serviceaccounts", "persistentvolumeclaims")
             for verb in ("create", "patch")
         ),
+        ("get", "namespaces"),
     ],
 }
 

@@ -24,6 +24,11 @@ SPEC = reconciler.Spec(durable="trainer", owned=("models",), child_kinds=("job",
 class FakeKube:
     def __init__(self) -> None:
         self.applied: list[Object] = []
+        self.namespace_reads = 0
+
+    async def get(self, rt: object, namespace: str | None, name: str) -> Object | None:
+        self.namespace_reads += 1
+        return {"metadata": {"name": name, "labels": {}}}  # enforces no Pod Security level
 
     async def apply_child(self, body: Object, field_manager: str) -> tuple[Object, bool]:
         created = all(b["metadata"]["name"] != body["metadata"]["name"] for b in self.applied)

@@ -35,7 +35,7 @@ from substratus_common.events.subjects import ResourceKey
 from substratus_common.kube import resources as kube_resources
 from substratus_common.runtime import reconciler, report, service
 from substratus_common.storage import errors as storage_errors
-from substratus_common.workloads import builds, job_status, ownership, plan
+from substratus_common.workloads import builds, job_status, ownership, plan, pod_security
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,9 @@ class Builder(reconciler.Reconciler):
         waiting = builds.upload_waiting(obj, wanted)
         if waiting is not None:
             return reconciler.Outcome([built(False, Reason.AWAITING_UPLOAD, waiting)])
+        if await self.runtime.pod_security(wanted.namespace) == pod_security.RESTRICTED:
+            refused = pod_security.refusal("a Kaniko build runs as root", wanted.namespace)
+            raise errors.PermanentError(refused, reason=Reason.FORBIDDEN)
         try:
             manifest = builds.kaniko_job(obj, wanted, self.runtime.settings)
         except builds.BuildError as error:

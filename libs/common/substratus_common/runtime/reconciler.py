@@ -45,13 +45,18 @@ from substratus_common.bus import connection
 from substratus_common.events import envelope, payloads, streams, subjects
 from substratus_common.events.subjects import ResourceKey
 from substratus_common.kube import client
+from substratus_common.kube import errors as kube_errors
 from substratus_common.kube import resources as kube_resources
 from substratus_common.metrics import RuntimeMetrics
 from substratus_common.runtime import consumer, report, service, view
 from substratus_common.storage import backends, base
-from substratus_common.workloads import contract, gpu_table_file, gpus, job_status, plan
+from substratus_common.workloads import contract, gpu_table_file, gpus, job_status, plan, pod_security
 
 log = logging.getLogger(__name__)
+
+RESTRICTED = pod_security.RESTRICTED
+POD_SECURITY_TTL_S = 60.0
+"""How long a namespace's Pod Security level is trusted before it is read again."""
 
 RESEND_MAX_S = 600.0
 """The longest wait between two resends of a report the status does not say."""
@@ -160,6 +165,24 @@ class Runtime:
     loop: Loop | None = None
     gpu_table: gpu_table_file.TableFile = field(default_factory=lambda: gpu_table_file.TableFile(None))
     """The GPU-type table (``gpu_types_file``), re-read when the file changes."""
+
+    _levels: dict[str, tuple[str | None, float]] = field(default_factory=dict)
+
+    async def pod_security(self, namespace: str) -> str | None:
+        """The Pod Security level ``namespace`` enforces (its label), read at most once a minute."""
+        now = asyncio.get_running_loop().time()
+        cached = self._levels.get(namespace)
+        if cached is not None and now - cached[1] < POD_SECURITY_TTL_S:
+            return cached[0]
+        try:
+            found = await self.kube.get(kube_resources.NAMESPACE, None, namespace)
+        except kube_errors.Forbidden:
+            # An older chart without `get namespaces`: templates stay as they are.
+            log.warning("cannot read the namespace's Pod Security level", extra={"namespace": namespace})
+            found = None
+        level = pod_security.level(found)
+        self._levels[namespace] = (level, now)
+        return level
 
     def enqueue(self, key: ResourceKey) -> None:
         """Make a key dirty from outside a message (a poller, a finished local build)."""
@@ -344,6 +367,8 @@ class Loop:
             body = child(applied) if callable(child) else child
             meta = body["metadata"]
             kind, name, namespace = str(body["kind"]), str(meta["name"]), str(meta.get("namespace") or "")
+            if kind in pod_security.WORKLOAD_KINDS and await self.runtime.pod_security(namespace) == RESTRICTED:
+                body = pod_security.restricted(body)
             memo_key = (kind.lower(), namespace, name)
             fingerprint = json.dumps(body, sort_keys=True, default=str)
             memo = self._applied.get(memo_key)
