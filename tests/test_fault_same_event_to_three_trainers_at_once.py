@@ -78,5 +78,8 @@ async def test_three_copies_of_one_event_at_three_replicas_make_one_job(
         return True
 
     eventually(converged, 240, "every Model ready with one Job")
-    busy = [t.logs().count('"Job created"') for t in trainers]
+    busy = [
+        sum(1 for line in t.logs().splitlines() if '"Job created"' in line and f'"namespace": "{namespace}"' in line)
+        for t in trainers
+    ]
     assert sum(busy) == COUNT, f"Jobs created per trainer: {busy}"

@@ -1,7 +1,8 @@
 """A Job named like a Model's (``<name>-modeller``) that the Model does not control is someone
 else's: the Model says so in ``Complete`` and the Job is left exactly as it was (no owner added,
-not replaced, not deleted). Once it is gone and the Model is changed, the Model runs. kwok
-simulates the Job's Pod."""
+not replaced, not deleted). Once it is gone and the Model is changed, the Model runs. The same
+for the Model's params ConfigMap (``<name>-model-params``): never overwritten. kwok simulates the
+Job's Pod."""
 
 from __future__ import annotations
 
@@ -55,3 +56,28 @@ def test_a_job_the_model_does_not_control_is_reported_and_left_alone(platform: C
     assert job is not None
     assert job["metadata"]["ownerReferences"][0]["name"] == "opt"
     eventually(lambda: p.condition("model", "opt")["reason"] == "JobComplete", 30, "JobComplete")
+
+
+def test_a_configmap_the_model_does_not_control_is_not_overwritten(platform: Callable[..., Platform]) -> None:
+    p = platform()
+    theirs = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "opt-model-params"},
+        "data": {"params.json": '{"theirs": true}', "other": "kept"},
+    }
+    p.apply(json.dumps(theirs))
+    before = p.get("configmap", "opt-model-params")
+    assert before is not None
+    p.apply(json.dumps(MODEL))
+
+    condition = p.wait_reason("model", "opt", "Invalid")
+    assert condition["message"] == (
+        "ConfigMap opt-model-params exists and does not belong to this Model (no controller); delete or rename it"
+    )
+    after = p.get("configmap", "opt-model-params")
+    assert after is not None
+    assert after["data"] == theirs["data"], "not overwritten"
+    assert after["metadata"].get("ownerReferences") is None, "not adopted"
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert p.get("job", "opt-modeller") is None, "no Job reads someone else's params"

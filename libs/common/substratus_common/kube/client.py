@@ -162,9 +162,11 @@ class Kube:
     ) -> Object:
         return await self._call("PATCH", rt.path(namespace, name, subresource), body=patch, content_type=MERGE)
 
-    async def create(self, obj: Object) -> Object:
+    async def create(self, obj: Object, field_manager: str | None = None) -> Object:
+        """Create; ``errors.Conflict`` (409 AlreadyExists) when an object of that name exists."""
         rt = _type_of(obj)
-        return await self._call("POST", rt.path(obj.get("metadata", {}).get("namespace")), body=obj)
+        query = [("fieldManager", field_manager)] if field_manager else None
+        return await self._call("POST", rt.path(obj.get("metadata", {}).get("namespace")), body=obj, query=query)
 
     async def delete(
         self,

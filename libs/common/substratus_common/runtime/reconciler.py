@@ -50,7 +50,7 @@ from substratus_common.kube import resources as kube_resources
 from substratus_common.metrics import RuntimeMetrics
 from substratus_common.runtime import consumer, report, service, view
 from substratus_common.storage import backends, base
-from substratus_common.workloads import contract, gpu_table_file, gpus, job_status, plan, pod_security
+from substratus_common.workloads import contract, gpu_table_file, gpus, job_status, ownership, plan, pod_security
 
 log = logging.getLogger(__name__)
 
@@ -375,12 +375,31 @@ class Loop:
             if memo is not None and memo[0] == fingerprint:
                 applied[(kind, name)] = memo[1]
                 continue
-            answer, created = await kube.apply_child(body, manager)
+            if memo is None and kind in CREATE_FIRST and _controlled_by(body, obj):
+                answer, created = await self._create_or_check(body, obj, manager)
+            else:
+                answer, created = await kube.apply_child(body, manager)
             self.applies += 1
             self.reconciler.applied(body, created=created)
             kept = {"metadata": {k: answer.get("metadata", {}).get(k) for k in ("name", "namespace", "uid")}}
             self._applied[memo_key] = (fingerprint, kept)
             applied[(kind, name)] = kept
+
+    async def _create_or_check(self, body: Object, owner: Object, manager: str) -> tuple[Object, bool]:
+        """Create a child this process has not written yet; if one of that name exists, write it only
+        when ``owner`` controls it (ADR 134): a forced apply would overwrite anyone's object."""
+        kube = self.runtime.kube
+        try:
+            return await kube.create(body, field_manager=manager), True
+        except kube_errors.Conflict:
+            pass  # AlreadyExists: ours from before a restart, an earlier owner's, or someone else's
+        meta = body["metadata"]
+        rt = kube_resources.by_kind(str(body["kind"]))
+        current = await kube.get(rt, meta.get("namespace"), str(meta["name"]))
+        if current is None:
+            raise errors.TemporaryError(f"{body['kind']} {meta['name']} was deleted meanwhile", delay_s=0.5)
+        ownership.check({"kind": body["kind"], **current}, owner)
+        return await kube.apply_child(body, manager)
 
     async def _replace(self, old: Replace) -> None:
         kube, rt = self.runtime.kube, kube_resources.by_kind(old.kind)
@@ -698,6 +717,17 @@ def status_says(obj: Object, outcome: Outcome) -> bool:
         ):
             return False
     return True
+
+
+CREATE_FIRST = frozenset({"ConfigMap", "PersistentVolumeClaim", "Service"})
+"""Children created with a plain create the first time this process writes them, so a same-named
+object of someone else's is found and reported, not overwritten (the workloads themselves, Jobs,
+Deployments and Pods, are checked by their services before they are written)."""
+
+
+def _controlled_by(child: Object, owner: Object) -> bool:
+    controller = ownership.controller_of(child)
+    return controller is not None and controller.get("uid") == (owner.get("metadata") or {}).get("uid")
 
 
 def _uid(obj: Object | None) -> str | None:
