@@ -87,6 +87,10 @@ class StallProxy:
             for task in others:
                 task.cancel()
             await asyncio.gather(*others, return_exceptions=True)
+            if self._server is not None:
+                await self._server.wait_closed()
+            for _ in range(3):
+                await asyncio.sleep(0)  # let the closed sockets finish closing before the loop stops
 
         with contextlib.suppress(Exception):
             asyncio.run_coroutine_threadsafe(_close(), self._loop).result(timeout=10)
