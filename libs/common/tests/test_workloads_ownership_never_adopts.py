@@ -21,7 +21,7 @@ def _ref(uid: str, kind: str = "Model", name: str = "opt", controller: bool = Tr
 
 
 def test_a_child_this_resource_controls_passes() -> None:
-    ownership.check(_job(_ref("now")), MODEL)
+    ownership.check(_job(_ref("now")), MODEL, "Job")
 
 
 @pytest.mark.parametrize(
@@ -35,7 +35,7 @@ def test_a_child_this_resource_controls_passes() -> None:
 )
 def test_someone_elses_child_is_a_condition_not_adopted(owner: dict[str, Any] | None, held_by: str) -> None:
     with pytest.raises(errors.PermanentError) as raised:
-        ownership.check(_job(owner), MODEL)
+        ownership.check(_job(owner), MODEL, "Job")
     assert raised.value.reason == "Invalid"
     assert raised.value.message == (
         f"Job opt-modeller exists and does not belong to this Model ({held_by}); delete or rename it"
@@ -44,9 +44,9 @@ def test_someone_elses_child_is_a_condition_not_adopted(owner: dict[str, Any] | 
 
 def test_the_child_of_an_earlier_resource_of_that_name_is_waited_for() -> None:
     with pytest.raises(errors.TemporaryError, match="of a deleted Model of the same name"):
-        ownership.check(_job(_ref("before")), MODEL)
+        ownership.check(_job(_ref("before")), MODEL, "Job")
 
 
 def test_a_child_being_deleted_is_waited_for() -> None:
     with pytest.raises(errors.TemporaryError, match="to be deleted"):
-        ownership.check(_job(_ref("now"), deletionTimestamp="2026-01-01T00:00:00Z"), MODEL)
+        ownership.check(_job(_ref("now"), deletionTimestamp="2026-01-01T00:00:00Z"), MODEL, "Job")

@@ -107,7 +107,7 @@ class Builder(reconciler.Reconciler):
             # Not in the view: make sure no Job of that name exists (someone else's is not adopted).
             job = await self.runtime.kube.get(kube_resources.JOB, key.namespace, wanted.job_name)
         if job is not None:
-            ownership.check({"kind": "Job", **job}, obj)
+            ownership.check(job, obj, "Job")
         replace = plan.replace_if_changed(job, builds.BUILD_HASH, wanted.build_hash)
         if job is not None and replace is None:
             return await self._from_job(wanted, job)

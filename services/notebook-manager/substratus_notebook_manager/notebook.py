@@ -101,12 +101,7 @@ class NotebookManager(reconciler.Service):
         no Notebook of this name controls is someone else's: a condition, never deleted."""
         owners = [r.get("uid") for r in pod["metadata"].get("ownerReferences") or []]
         if obj["metadata"].get("uid") not in owners:
-            controller = ownership.controller_of(pod)
-            if controller is None or (controller.get("kind"), controller.get("name")) != (
-                "Notebook",
-                obj["metadata"]["name"],
-            ):
-                ownership.check({"kind": "Pod", **pod}, obj)
+            ownership.refuse_foreign(pod, obj, "Pod")
             return "it belongs to an earlier Notebook of this name"
         if (pod["metadata"].get("annotations") or {}).get(contract.SPEC_HASH) != wanted:
             return "the spec changed"
@@ -129,10 +124,8 @@ class NotebookManager(reconciler.Service):
             owners = [r.get("uid") for r in existing["metadata"].get("ownerReferences") or []]
             if meta.get("uid") in owners:
                 return
-            controller = ownership.controller_of(existing)
-            if controller is None or (controller.get("kind"), controller.get("name")) != ("Notebook", meta["name"]):
-                # Someone else's Secret: never re-keyed or taken over (its data may be anything).
-                ownership.check({"kind": "Secret", **existing}, obj)
+            # Someone else's Secret is never re-keyed or taken over (its data may be anything).
+            ownership.refuse_foreign(existing, obj, "Secret")
             # Left by an earlier Notebook of this name: make it this one's, with a new token (a merge
             # patch replaces the owner list; garbage collection keeps an object whose owner exists).
             fresh = pods.token_secret(obj, pods.new_token())

@@ -135,7 +135,7 @@ class ServerManager(reconciler.Service):
 def check_owner(deployment: Object, server: Object) -> None:
     """Raise unless ``deployment`` is this Server's and not being deleted (``workloads.ownership``):
     one of a deleted Server of the same name is waited for, anyone else's is a condition."""
-    ownership.check({"kind": "Deployment", **deployment}, server)
+    ownership.check(deployment, server, "Deployment")
 
 
 def _spec_hash(obj: Object) -> str | None:

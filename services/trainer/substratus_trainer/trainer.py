@@ -77,7 +77,7 @@ class Trainer(reconciler.Service):
         wanted = contract.spec_hash(obj.get("spec") or {})
         job = await self.child(key, "Job", job_name)
         if job is not None:
-            ownership.check({"kind": "Job", **job}, obj)  # never a Job this Model does not control
+            ownership.check(job, obj, "Job")  # never a Job this Model does not control
         replace = plan.replace_if_changed(job, contract.SPEC_HASH, wanted)
         if job is not None and replace is None:
             return reconciler.Outcome([await self._job_condition(job)], url)

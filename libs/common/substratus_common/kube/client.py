@@ -133,25 +133,21 @@ class Kube:
         self, obj: Object, field_manager: str, *, force: bool = True, subresource: str | None = None
     ) -> Object:
         """Server-side apply ``obj`` (must carry apiVersion, kind, metadata.name[, namespace])."""
-        rt = _type_of(obj)
-        meta = obj.get("metadata", {})
-        query = [("fieldManager", field_manager), ("force", "true" if force else "false")]
-        return await self._call(
-            "PATCH",
-            rt.path(meta.get("namespace"), meta["name"], subresource),
-            query=query,
-            body=obj,
-            content_type=APPLY,
-        )
+        return (await self._apply(obj, field_manager, force=force, subresource=subresource))[1]
 
     async def apply_child(self, obj: Object, field_manager: str) -> tuple[Object, bool]:
         """Server-side apply (forced); the object and whether this apply created it (201), which
         replicas racing on one child can tell apart only this way."""
-        meta = obj.get("metadata", {})
-        query = [("fieldManager", field_manager), ("force", "true")]
-        path = _type_of(obj).path(meta.get("namespace"), meta["name"])
-        status, answer = await self._request("PATCH", path, query=query, body=obj, content_type=APPLY)
+        status, answer = await self._apply(obj, field_manager, force=True)
         return answer, status == HTTP_CREATED
+
+    async def _apply(
+        self, obj: Object, field_manager: str, *, force: bool, subresource: str | None = None
+    ) -> tuple[int, Object]:
+        meta = obj.get("metadata", {})
+        query = [("fieldManager", field_manager), ("force", "true" if force else "false")]
+        path = _type_of(obj).path(meta.get("namespace"), meta["name"], subresource)
+        return await self._request("PATCH", path, query=query, body=obj, content_type=APPLY)
 
     async def apply_status(self, obj: Object, field_manager: str) -> Object:
         """Server-side apply to the ``/status`` subresource: only ``status`` fields are written."""

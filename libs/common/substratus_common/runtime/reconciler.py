@@ -54,7 +54,6 @@ from substratus_common.workloads import contract, gpu_table_file, gpus, job_stat
 
 log = logging.getLogger(__name__)
 
-RESTRICTED = pod_security.RESTRICTED
 POD_SECURITY_TTL_S = 60.0
 """How long a namespace's Pod Security level is trusted before it is read again."""
 
@@ -238,7 +237,9 @@ class Loop:
     reports_published: int = 0
     applies: int = 0
     _published: dict[ResourceKey, _Published] = field(default_factory=dict)
-    _applied: dict[tuple[str, str, str], tuple[str, Object]] = field(default_factory=dict)
+    _applied: dict[tuple[str, str, str], tuple[str, Object, str | None]] = field(default_factory=dict)
+    """(kind, namespace, name) → (fingerprint, what the API answered, controller uid) of the
+    children this process applied."""
     _seen_children: dict[tuple[ResourceKey, str, str], object] = field(default_factory=dict)
     _seen_resources: dict[ResourceKey, object] = field(default_factory=dict)
     _seen_dependencies: dict[ResourceKey, object] = field(default_factory=dict)
@@ -367,38 +368,52 @@ class Loop:
             body = child(applied) if callable(child) else child
             meta = body["metadata"]
             kind, name, namespace = str(body["kind"]), str(meta["name"]), str(meta.get("namespace") or "")
-            if kind in pod_security.WORKLOAD_KINDS and await self.runtime.pod_security(namespace) == RESTRICTED:
-                body = pod_security.restricted(body)
+            if kind in pod_security.WORKLOAD_KINDS:
+                level = await self.runtime.pod_security(namespace)
+                body = pod_security.restricted(body) if level == pod_security.RESTRICTED else body
             memo_key = (kind.lower(), namespace, name)
             fingerprint = json.dumps(body, sort_keys=True, default=str)
             memo = self._applied.get(memo_key)
             if memo is not None and memo[0] == fingerprint:
                 applied[(kind, name)] = memo[1]
                 continue
-            if memo is None and kind in CREATE_FIRST and _controlled_by(body, obj):
+            controller = _controller_uid(body)
+            # New to this process, or last written for an earlier resource of this name (whose
+            # child may not be garbage-collected yet): never a forced apply over what is there.
+            ours = controller is not None and controller == (obj.get("metadata") or {}).get("uid")
+            if ours and kind in CREATE_FIRST and (memo is None or memo[2] != controller):
                 answer, created = await self._create_or_check(body, obj, manager)
             else:
                 answer, created = await kube.apply_child(body, manager)
             self.applies += 1
             self.reconciler.applied(body, created=created)
             kept = {"metadata": {k: answer.get("metadata", {}).get(k) for k in ("name", "namespace", "uid")}}
-            self._applied[memo_key] = (fingerprint, kept)
+            self._applied[memo_key] = (fingerprint, kept, controller)
             applied[(kind, name)] = kept
 
     async def _create_or_check(self, body: Object, owner: Object, manager: str) -> tuple[Object, bool]:
-        """Create a child this process has not written yet; if one of that name exists, write it only
-        when ``owner`` controls it (ADR 134): a forced apply would overwrite anyone's object."""
+        """Create a child this process has not written for this resource yet. If one of that name
+        exists, write it only when it is this resource's, or an earlier resource's of this kind and
+        name (left for the garbage collector), which it takes over; anyone else's is refused
+        (ADR 134): a forced apply would overwrite anyone's object."""
         kube = self.runtime.kube
         try:
             return await kube.create(body, field_manager=manager), True
         except kube_errors.Conflict:
             pass  # AlreadyExists: ours from before a restart, an earlier owner's, or someone else's
-        meta = body["metadata"]
-        rt = kube_resources.by_kind(str(body["kind"]))
+        meta, kind = body["metadata"], str(body["kind"])
+        rt = kube_resources.by_kind(kind)
         current = await kube.get(rt, meta.get("namespace"), str(meta["name"]))
         if current is None:
-            raise errors.TemporaryError(f"{body['kind']} {meta['name']} was deleted meanwhile", delay_s=0.5)
-        ownership.check({"kind": body["kind"], **current}, owner)
+            raise errors.TemporaryError(f"{kind} {meta['name']} was deleted meanwhile", delay_s=0.5)
+        ownership.refuse_foreign(current, owner, kind)
+        if (current.get("metadata") or {}).get("deletionTimestamp"):
+            raise errors.TemporaryError(f"waiting for {kind} {meta['name']} to be deleted", delay_s=1.0)
+        if _controller_uid(current) != _controller_uid(body):
+            # An earlier resource's: a merge patch replaces its owner list, which the apply alone
+            # would only add to when another operation wrote it (two controllers: refused).
+            owners = {"metadata": {"ownerReferences": meta["ownerReferences"]}}
+            await kube.patch(rt, meta.get("namespace"), str(meta["name"]), owners)
         return await kube.apply_child(body, manager)
 
     async def _replace(self, old: Replace) -> None:
@@ -725,9 +740,9 @@ object of someone else's is found and reported, not overwritten (the workloads t
 Deployments and Pods, are checked by their services before they are written)."""
 
 
-def _controlled_by(child: Object, owner: Object) -> bool:
+def _controller_uid(child: Object) -> str | None:
     controller = ownership.controller_of(child)
-    return controller is not None and controller.get("uid") == (owner.get("metadata") or {}).get("uid")
+    return None if controller is None else str(controller.get("uid"))
 
 
 def _uid(obj: Object | None) -> str | None:

@@ -23,27 +23,38 @@ def controller_of(child: Object) -> dict[str, Any] | None:
     return next((r for r in refs if isinstance(r, dict) and r.get("controller")), None)
 
 
-def check(child: Object, owner: Object) -> None:
-    """Raise unless ``child`` is controlled by ``owner`` (this incarnation) and not being deleted.
-
-    - being deleted, or controlled by an earlier object of the owner's kind and name: a
-      ``TemporaryError`` (the garbage collector removes it; the pass comes back);
-    - controlled by nothing or by anything else: a ``PermanentError`` (``Invalid``) that names the
-      object and says to delete or rename it.
-    """
-    meta, owner_meta = child.get("metadata") or {}, owner.get("metadata") or {}
-    kind, name = str(child.get("kind") or "object"), str(meta.get("name"))
-    owner_kind, owner_name = str(owner.get("kind")), str(owner_meta.get("name"))
+def refuse_foreign(child: Object, owner: Object, kind: str) -> None:
+    """Raise a ``PermanentError`` (``Invalid``) unless ``child`` (a ``kind``) is controlled by an
+    object of the owner's kind and name: this one, or an earlier incarnation of it. The message
+    names the object and its controller, and says to delete or rename it."""
+    owner_kind, owner_name = str(owner.get("kind")), str((owner.get("metadata") or {}).get("name"))
     controller = controller_of(child)
-    if controller is None or controller.get("kind") != owner_kind or controller.get("name") != owner_name:
-        held_by = f"{controller.get('kind')} {controller.get('name')}" if controller is not None else "no controller"
-        raise errors.PermanentError(
-            f"{kind} {name} exists and does not belong to this {owner_kind} ({held_by}); delete or rename it",
-            reason=Reason.INVALID,
-        )
-    if controller.get("uid") != owner_meta.get("uid"):
+    if controller is not None and (controller.get("kind"), controller.get("name")) == (owner_kind, owner_name):
+        return
+    name = (child.get("metadata") or {}).get("name")
+    held_by = f"{controller.get('kind')} {controller.get('name')}" if controller is not None else "no controller"
+    raise errors.PermanentError(
+        f"{kind} {name} exists and does not belong to this {owner_kind} ({held_by}); delete or rename it",
+        reason=Reason.INVALID,
+    )
+
+
+def check(child: Object, owner: Object, kind: str) -> None:
+    """Raise unless ``child`` (a ``kind``) is controlled by ``owner`` (this incarnation) and not
+    being deleted.
+
+    - controlled by nothing or by anything else: :func:`refuse_foreign`'s ``PermanentError``;
+    - controlled by an earlier object of the owner's kind and name, or being deleted: a
+      ``TemporaryError`` (the garbage collector removes it; the pass comes back).
+    """
+    refuse_foreign(child, owner, kind)
+    meta, controller = child.get("metadata") or {}, controller_of(child)
+    assert controller is not None
+    owner_kind = str(owner.get("kind"))
+    if controller.get("uid") != (owner.get("metadata") or {}).get("uid"):
         raise errors.TemporaryError(
-            f"waiting for {kind} {name} of a deleted {owner_kind} of the same name to be deleted", delay_s=1.0
+            f"waiting for {kind} {meta.get('name')} of a deleted {owner_kind} of the same name to be deleted",
+            delay_s=1.0,
         )
     if meta.get("deletionTimestamp"):
-        raise errors.TemporaryError(f"waiting for {kind} {name} to be deleted", delay_s=1.0)
+        raise errors.TemporaryError(f"waiting for {kind} {meta.get('name')} to be deleted", delay_s=1.0)
