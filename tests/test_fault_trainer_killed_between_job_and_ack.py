@@ -6,32 +6,18 @@ ready with one Job whose uid never changed. kwok simulates the Jobs' Pods."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
-from typing import Any
 
 from substratus_common import config
 from substratus_common.bus import connection
 from substratus_common.events import streams
+from substratus_local import testing_burst as burst
 from substratus_local.stack import Stack
 from substratus_local.testing import ServiceProcess, eventually
 
 COUNT = 10
 CRASHES = 3
 MAX_CRASHES = 12
-
-
-def _models() -> str:
-    items = [
-        {
-            "apiVersion": "substratus.ai/v1",
-            "kind": "Model",
-            "metadata": {"name": f"k-{i:02d}"},
-            "spec": {"image": "substratusai/model-loader-huggingface", "params": {"name": f"org/k-{i}"}},
-        }
-        for i in range(COUNT)
-    ]
-    return json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
 
 
 def _drained(stack: Stack) -> bool:
@@ -48,11 +34,6 @@ def _drained(stack: Stack) -> bool:
     return asyncio.run(check())
 
 
-def _items(stack: Stack, namespace: str, kind: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = json.loads(stack.kubectl("get", kind, "-n", namespace, "-o", "json").stdout)["items"]
-    return found
-
-
 def test_a_trainer_killed_between_creating_a_job_and_acking_creates_no_second_job(
     stack: Stack, namespace: str, run_service: Callable[..., ServiceProcess]
 ) -> None:
@@ -63,21 +44,22 @@ def test_a_trainer_killed_between_creating_a_job_and_acking_creates_no_second_jo
     draining = run_service("trainer")
     eventually(lambda: _drained(stack), 120, "the trainer's consumer drained")
     draining.stop()
-    stack.kubectl("apply", "-n", namespace, "-f", "-", input=_models())
-    first_uid: dict[str, str] = {}
+    names = [f"k-{i:02d}" for i in range(COUNT)]
+    stack.kubectl("apply", "-n", namespace, "-f", "-", input=burst.models(names))
+    jobs = burst.Jobs(stack, namespace)
 
-    def jobs_seen() -> int:
-        for job in _items(stack, namespace, "jobs"):
-            meta = job["metadata"]
-            assert first_uid.setdefault(meta["name"], meta["uid"]) == meta["uid"], f"{meta['name']} re-created"
-        return len(first_uid)
-
-    env = {"SUBSTRATUS_FAILPOINTS": "before-ack", "SUBSTRATUS_ACK_WAIT_S": "3"}
-    # Each trainer dies after its first successful pass, which may end before the passes that
+    # Only a pass over this test's Models ends a trainer: the namespaces of earlier tests, still
+    # being deleted, send the trainer passes of their own.
+    env = {
+        "SUBSTRATUS_FAILPOINTS": "before-ack",
+        "SUBSTRATUS_FAILPOINT_NAMESPACE": namespace,
+        "SUBSTRATUS_ACK_WAIT_S": "3",
+    }
+    # Each trainer dies after its first successful pass here, which may end before the passes that
     # create Jobs have written them: it goes on until crashed trainers have created Jobs, at least
     # CRASHES times.
     crashes = 0
-    while crashes < CRASHES or jobs_seen() == 0:
+    while crashes < CRASHES or jobs.seen() == 0:
         assert crashes < MAX_CRASHES, f"no Job created by {crashes} crashing trainers"
         crashing = run_service("trainer", env=env, wait_ready=False)
         proc = crashing.proc
@@ -89,13 +71,4 @@ def test_a_trainer_killed_between_creating_a_job_and_acking_creates_no_second_jo
 
     run_service("trainer", env={"SUBSTRATUS_ACK_WAIT_S": "3"})
 
-    def converged() -> bool:
-        models = _items(stack, namespace, "models")
-        ready = [m for m in models if (m.get("status") or {}).get("ready") is True]
-        assert len(ready) == COUNT, f"{len(ready)}/{COUNT} Models ready"
-        assert jobs_seen() == COUNT
-        owners = sorted(j["metadata"]["labels"]["substratus.ai/name"] for j in _items(stack, namespace, "jobs"))
-        assert owners == sorted(m["metadata"]["name"] for m in models), "one Job per Model"
-        return True
-
-    eventually(converged, 180, "every Model ready with one Job")
+    eventually(burst.converged(stack, namespace, names, jobs), 180, "every Model ready with one Job")

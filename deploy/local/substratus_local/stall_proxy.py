@@ -23,6 +23,7 @@ class StallProxy:
         self.port = stack_mod.free_port()
         self.connections = 0
         self._stalls: list[asyncio.Event] = []
+        self._transports: set[asyncio.WriteTransport] = set()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="stall-proxy", daemon=True)
         self._server: asyncio.Server | None = None
@@ -43,11 +44,13 @@ class StallProxy:
         self.connections += 1
         stalled = asyncio.Event()
         self._stalls.append(stalled)
+        self._transports.add(writer.transport)
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
-            writer.close()
+            writer.transport.abort()
             return
+        self._transports.add(up_writer.transport)
         pipes = asyncio.gather(self._pipe(reader, up_writer, stalled), self._pipe(up_reader, writer, stalled))
         with contextlib.suppress(asyncio.CancelledError):
             await pipes
@@ -82,22 +85,29 @@ class StallProxy:
     def stop(self) -> None:
         async def _close() -> None:
             if self._server is not None:
-                self._server.close()
+                self._server.close()  # accepts nothing more
+            for _ in range(3):
+                await asyncio.sleep(0)  # a connection accepted just now gets its handler (and transport)
             others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             for task in others:
                 task.cancel()
             await asyncio.gather(*others, return_exceptions=True)
+            # Python 3.11's Server.close() leaves accepted connections open, and a stalled one may
+            # hold unsent bytes that close() would wait for: abort every socket this proxy holds.
+            for transport in self._transports:
+                transport.abort()
             if self._server is not None:
                 await self._server.wait_closed()
             for _ in range(3):
-                await asyncio.sleep(0)  # let the closed sockets finish closing before the loop stops
+                await asyncio.sleep(0)  # let the aborted sockets finish closing before the loop stops
 
-        with contextlib.suppress(Exception):
+        try:
             asyncio.run_coroutine_threadsafe(_close(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        if not self._thread.is_alive():
-            self._loop.close()
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+            if not self._thread.is_alive():
+                self._loop.close()
 
 
 @contextlib.contextmanager

@@ -4,7 +4,9 @@ Like etcd's gofail, but switched on only by ``SUBSTRATUS_FAILPOINTS`` (comma-sep
 e.g. ``before-ack``), which no deployment sets. Points:
 
 - ``before-ack`` (:func:`hit`): a consumer's handler succeeded (its writes are done) but the
-  message is not acked; the process ends like ``kill -9``: no cleanup, no ack, no drain.
+  message is not acked; the process ends like ``kill -9``: no cleanup, no ack, no drain. With
+  ``SUBSTRATUS_FAILPOINT_NAMESPACE`` set, only a pass over a resource of that namespace ends it (a
+  test's own Models, not the deletions of an earlier test's namespace on a shared stack).
 - ``slow-reconcile`` (:func:`delay`): every reconcile pass of a reconciler service (trainer,
   server-manager, notebook-manager, builder, uploader) first waits
   ``SUBSTRATUS_RECONCILE_DELAY_S`` seconds (default 1), inside the pass, so the key stays busy
@@ -22,6 +24,7 @@ log = logging.getLogger(__name__)
 
 ENV = "SUBSTRATUS_FAILPOINTS"
 DELAY_ENV = "SUBSTRATUS_RECONCILE_DELAY_S"
+NAMESPACE_ENV = "SUBSTRATUS_FAILPOINT_NAMESPACE"
 SLOW_RECONCILE = "slow-reconcile"
 EXIT_CODE = 137  # what a shell reports for a process killed by SIGKILL
 
@@ -33,9 +36,11 @@ def active() -> frozenset[str]:
 _ACTIVE = active()
 
 
-def hit(name: str) -> None:
-    """End the process now when failpoint ``name`` is switched on; otherwise do nothing."""
-    if name in _ACTIVE:
+def hit(name: str, namespace: str | None = None) -> None:
+    """End the process now when failpoint ``name`` is switched on (and ``namespace`` is the one
+    ``SUBSTRATUS_FAILPOINT_NAMESPACE`` names, when it is set); otherwise do nothing."""
+    only = os.environ.get(NAMESPACE_ENV)
+    if name in _ACTIVE and (not only or namespace == only):
         log.warning("failpoint hit; exiting abruptly", extra={"failpoint": name})
         sys.stderr.flush()
         os._exit(EXIT_CODE)

@@ -429,7 +429,7 @@ class KeyedConsumer:
                 self.metrics.in_flight.dec()
                 self.metrics.handler_seconds.observe(loop.time() - started)
         if error is None:
-            failpoints.hit("before-ack")
+            failpoints.hit("before-ack", key.namespace)
         outage_free = free < self.options.max_outage_retries
         verdict = acks.verdict(error, attempt, self.options.max_deliveries, outage_free=outage_free)
         if verdict.action is acks.Action.RETRY and not verdict.counted:
