@@ -10,18 +10,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
-import json
 import ssl
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 from aiohttp import web
 
 from substratus_local import stack as stack_mod
+from substratus_local import testing_burst as burst
 from substratus_local.stack import Stack
 from substratus_local.testing import ServiceProcess, eventually
 
@@ -40,8 +39,11 @@ class ConflictingWebhook:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="webhook", daemon=True)
         self._runner: web.AppRunner | None = None
+        self._transports: set[asyncio.BaseTransport] = set()
 
     async def _review(self, request: web.Request) -> web.Response:
+        if request.transport is not None:
+            self._transports.add(request.transport)
         review = await request.json()
         name = str(review["request"]["name"])
         answer: dict[str, Any] = {"uid": review["request"]["uid"], "allowed": True}
@@ -78,8 +80,13 @@ class ConflictingWebhook:
     async def _stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+        # A TLS connection's close waits for the API server's close_notify, which may come after
+        # this loop stops: abort every connection the webhook was asked on, then let them close.
+        for transport in self._transports:
+            if isinstance(transport, asyncio.WriteTransport):
+                transport.abort()
         for _ in range(3):
-            await asyncio.sleep(0)  # let the closed connections finish closing before the loop stops
+            await asyncio.sleep(0)  # let the aborted connections finish closing before the loop stops
 
     def stop(self) -> None:
         asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=20)
@@ -129,36 +136,17 @@ def conflicts(stack: Stack, namespace: str) -> Iterator[ConflictingWebhook]:
         hook.stop()
 
 
-def _models() -> str:
-    items = [
-        {
-            "apiVersion": "substratus.ai/v1",
-            "kind": "Model",
-            "metadata": {"name": f"c-{i}"},
-            "spec": {"image": "substratusai/model-loader-huggingface", "params": {"name": f"org/c-{i}"}},
-        }
-        for i in range(COUNT)
-    ]
-    return json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
-
-
-def _retries(proc: ServiceProcess) -> float:
-    text = httpx.get(f"http://{stack_mod.HOST}:{proc.port}/metrics", timeout=5).text
-    return sum(
-        float(line.split()[1]) for line in text.splitlines() if line.startswith("substratus_reconcile_retries_total{")
-    )
-
-
 def test_409_on_status_writes_is_retried_and_every_status_lands(
     stack: Stack, namespace: str, conflicts: ConflictingWebhook, run_service: Callable[..., ServiceProcess]
 ) -> None:
     run_service("watcher")
     writer = run_service("status-writer")
     run_service("trainer")
-    stack.kubectl("apply", "-n", namespace, "-f", "-", input=_models())
+    names = [f"c-{i}" for i in range(COUNT)]
+    stack.kubectl("apply", "-n", namespace, "-f", "-", input=burst.models(names))
 
     def converged() -> bool:
-        models = json.loads(stack.kubectl("get", "models", "-n", namespace, "-o", "json").stdout)["items"]
+        models = burst.items(stack, namespace, "models")
         for model in models:
             conditions = {c["type"]: c for c in (model.get("status") or {}).get("conditions") or []}
             assert conditions.get("Complete", {}).get("reason") != "ReconcileFailed", conditions
@@ -168,9 +156,9 @@ def test_409_on_status_writes_is_retried_and_every_status_lands(
         return True
 
     eventually(converged, 180, "every Model ready through the conflicts")
-    assert sorted(conflicts.refused) == sorted(f"c-{i}" for i in range(COUNT))
+    assert sorted(conflicts.refused) == names
     assert set(conflicts.refused.values()) == {REFUSALS}, "the webhook refused each Model's first writes"
-    assert all(conflicts.allowed[f"c-{i}"] >= 1 for i in range(COUNT)), "then let them through"
-    assert _retries(writer) >= COUNT, "the status writer retried the refused writes"
+    assert all(conflicts.allowed[name] >= 1 for name in names), "then let them through"
+    assert burst.metric(writer, "substratus_reconcile_retries_total") >= COUNT, "the status writer retried them"
     retried = [line for line in writer.logs().splitlines() if '"will retry"' in line]
     assert any("the object has been modified" in line for line in retried), "the 409 was retried"

@@ -17,21 +17,11 @@ from substratus_common.bus import connection
 from substratus_common.events import streams, subjects
 from substratus_local import stack as stack_mod
 from substratus_local import stall_proxy
+from substratus_local import testing_burst as burst
 from substratus_local.stack import Stack
 from substratus_local.testing import ServiceProcess, stream_messages
 
 DETECT_WITHIN_S = 30.0
-
-
-def _model(name: str) -> str:
-    return json.dumps(
-        {
-            "apiVersion": "substratus.ai/v1",
-            "kind": "Model",
-            "metadata": {"name": name},
-            "spec": {"image": "substratusai/model-loader-huggingface", "params": {"name": f"org/{name}"}},
-        }
-    )
 
 
 def _through(stack: Stack, proxy: stall_proxy.StallProxy, path: Path) -> Path:
@@ -47,11 +37,6 @@ def _through(stack: Stack, proxy: stall_proxy.StallProxy, path: Path) -> Path:
 async def _stored(bus: connection.Bus, namespace: str, name: str) -> bool:
     found = await stream_messages(bus, streams.CHANGES, subjects.change("models", namespace, name))
     return bool(found)
-
-
-def _ready(stack: Stack, namespace: str, name: str) -> bool:
-    got = stack.kubectl("get", "model", name, "-n", namespace, "-o", "json", check=False)
-    return got.returncode == 0 and (json.loads(got.stdout).get("status") or {}).get("ready") is True
 
 
 async def _until(check: Callable[[], object], what: str, limit_s: float) -> float:
@@ -75,16 +60,18 @@ async def test_a_half_open_watch_is_replaced_within_30s(
     with stall_proxy.running(stack_mod.HOST, stack.port("apiserver")) as proxy:
         kubeconfig = _through(stack, proxy, tmp_path / "through-proxy.kubeconfig")
         watcher = run_service("watcher", env={"KUBECONFIG": str(kubeconfig)})
-        stack.kubectl("apply", "-n", namespace, "-f", "-", input=_model("before"))
-        await _until(lambda: _ready(stack, namespace, "before"), "a Model ready through the proxy", 90)
+        stack.kubectl("apply", "-n", namespace, "-f", "-", input=burst.models(["before"]))
+        await _until(lambda: burst.ready(stack, namespace, "model", "before"), "a Model ready through the proxy", 90)
 
         proxy.stall()
         stalled_at = time.monotonic()
-        stack.kubectl("apply", "-n", namespace, "-f", "-", input=_model("after"))
+        stack.kubectl("apply", "-n", namespace, "-f", "-", input=burst.models(["after"]))
         await _until(lambda: _stored(bus, namespace, "after"), "the Model's change stored", DETECT_WITHIN_S + 15)
         stored_s = time.monotonic() - stalled_at
         assert "watch went silent; watching again" in watcher.logs()
-        await _until(lambda: _ready(stack, namespace, "after"), "the Model applied after the stall ready", 90)
+        await _until(
+            lambda: burst.ready(stack, namespace, "model", "after"), "the Model applied after the stall ready", 90
+        )
         print(f"\nhalf-open watch replaced; the change applied after the stall stored {stored_s:.1f}s later")
         assert stored_s <= DETECT_WITHIN_S + 10, f"stored {stored_s:.0f}s after the stall"
         assert watcher.ready()

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import secrets
-import threading
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 from substratus_common.events import streams, subjects
 from substratus_common.kube import client, resources
 from substratus_local import nats_cluster
+from substratus_local import testing_burst as burst
 from substratus_local.stack import Stack
 from substratus_local.testing import ServiceProcess, eventually
 from substratus_local.testing_nats import bus_on, last_versions, nats_three, until
@@ -123,58 +121,20 @@ def _leader(cluster: nats_cluster.Cluster, stream: str) -> str:
     return asyncio.run(ask())
 
 
-def _items(stack: Stack, namespace: str, kind: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = json.loads(stack.kubectl("get", kind, "-n", namespace, "-o", "json").stdout)["items"]
-    return found
-
-
 def test_services_on_the_cluster_converge_when_the_stream_leader_is_killed_mid_burst(
     stack: Stack, namespace: str, nats_three: nats_cluster.Cluster, run_service: Callable[..., ServiceProcess]
 ) -> None:
     env = {"NATS_URL": nats_three.url, "SUBSTRATUS_STREAM_REPLICAS": "3", "SUBSTRATUS_ACK_WAIT_S": "10"}
     services = [run_service(name, env=env) for name in ("watcher", "status-writer", "trainer")]
     leader = _leader(nats_three, streams.CHANGES)
-    count = 100
-    items = [
-        {
-            "apiVersion": "substratus.ai/v1",
-            "kind": "Model",
-            "metadata": {"name": f"n-{i:03d}"},
-            "spec": {"image": "substratusai/model-loader-huggingface", "params": {"name": f"org/n-{i}"}},
-        }
-        for i in range(count)
-    ]
-    burst = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
-    applying = threading.Thread(
-        target=stack.kubectl, args=("apply", "--server-side", "-n", namespace, "-f", "-"), kwargs={"input": burst}
-    )
-    applying.start()
-    first_uid: dict[str, str] = {}
-
-    def jobs_seen() -> int:
-        for job in _items(stack, namespace, "jobs"):
-            meta = job["metadata"]
-            assert first_uid.setdefault(meta["name"], meta["uid"]) == meta["uid"], f"{meta['name']} re-created"
-        return len(first_uid)
-
-    eventually(lambda: jobs_seen() >= 10, 120, "the burst under way")
+    names = [f"n-{i:03d}" for i in range(100)]
+    applying = burst.Applying(stack, namespace, burst.models(names))
+    jobs = burst.Jobs(stack, namespace)
+    eventually(lambda: jobs.seen() >= 10, 120, "the burst under way")
     nats_three.kill(leader)
-    applying.join(timeout=300)
-    assert not applying.is_alive(), "kubectl apply of the burst did not finish"
+    applying.finish()
 
-    def converged() -> bool:
-        models = _items(stack, namespace, "models")
-        failed = [
-            m["metadata"]["name"]
-            for m in models
-            if any(c.get("reason") == "ReconcileFailed" for c in (m.get("status") or {}).get("conditions") or [])
-        ]
-        assert not failed, f"ReconcileFailed on {failed[:5]}"
-        ready = sum(1 for m in models if (m.get("status") or {}).get("ready") is True)
-        assert ready == count, f"{ready}/{count} Models ready with stream leader {leader} killed"
-        assert jobs_seen() == count
-        return True
-
+    converged = burst.converged(stack, namespace, names, jobs)
     eventually(converged, 300, "every Model ready on the cluster after the leader was killed")
     assert _leader(nats_three, streams.CHANGES) != leader, "a new leader was elected"
     for proc in services:

@@ -9,15 +9,14 @@ changes), no ``ReconcileFailed`` on any Model, and while NATS is away every serv
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 
 from substratus_local import nats_cluster
 from substratus_local import stack as stack_mod
+from substratus_local import testing_burst as burst
 from substratus_local.stack import Stack
 from substratus_local.testing import ServiceProcess, eventually
 from substratus_local.testing_nats import nats_node
@@ -26,60 +25,6 @@ __all__ = ["nats_node"]  # the fixture, imported for this module's tests
 
 SERVICES = ("watcher", "status-writer", "trainer")
 OUTAGE_S = 180.0
-
-
-def _models(names: list[str]) -> str:
-    items = [
-        {
-            "apiVersion": "substratus.ai/v1",
-            "kind": "Model",
-            "metadata": {"name": name},
-            "spec": {"image": "substratusai/model-loader-huggingface", "params": {"name": f"org/{name}"}},
-        }
-        for name in names
-    ]
-    return json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
-
-
-def _items(stack: Stack, namespace: str, kind: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = json.loads(stack.kubectl("get", kind, "-n", namespace, "-o", "json").stdout)["items"]
-    return found
-
-
-class Jobs:
-    """The first uid seen for each Job: a Job re-created at any point shows up as a new uid."""
-
-    def __init__(self, stack: Stack, namespace: str) -> None:
-        self.stack, self.namespace = stack, namespace
-        self.first_uid: dict[str, str] = {}
-
-    def look(self) -> dict[str, list[dict[str, Any]]]:
-        per_model: dict[str, list[dict[str, Any]]] = {}
-        for job in _items(self.stack, self.namespace, "jobs"):
-            meta = job["metadata"]
-            uid = self.first_uid.setdefault(meta["name"], meta["uid"])
-            assert meta["uid"] == uid, f"Job {meta['name']} was re-created"
-            per_model.setdefault(meta["labels"]["substratus.ai/name"], []).append(job)
-        return per_model
-
-
-def _converged(stack: Stack, namespace: str, names: list[str], jobs: Jobs) -> Callable[[], bool]:
-    def check() -> bool:
-        models = {m["metadata"]["name"]: m for m in _items(stack, namespace, "models")}
-        for model in models.values():
-            for condition in (model.get("status") or {}).get("conditions") or []:
-                assert condition.get("reason") != "ReconcileFailed", f"{model['metadata']['name']}: {condition}"
-        ready = [n for n in names if (models.get(n, {}).get("status") or {}).get("ready") is True]
-        per_model = jobs.look()
-        assert len(ready) == len(names), f"{len(ready)}/{len(names)} Models ready"
-        for name in names:
-            owned = per_model.get(name, [])
-            assert len(owned) == 1, f"Model {name} has {len(owned)} Jobs"
-            owner = owned[0]["metadata"]["ownerReferences"][0]["uid"]
-            assert owner == models[name]["metadata"]["uid"], f"Job of {name} belongs to another Model"
-        return True
-
-    return check
 
 
 def _start(run_service: Callable[..., ServiceProcess], cluster: nats_cluster.Cluster) -> list[ServiceProcess]:
@@ -91,10 +36,7 @@ def _probe(proc: ServiceProcess) -> tuple[int, str, float | None]:
     """(``/readyz`` status, its text, ``substratus_bus_connected``) of one service."""
     base = f"http://{stack_mod.HOST}:{proc.port}"
     ready = httpx.get(f"{base}/readyz", timeout=5)
-    gauge = None
-    for line in httpx.get(f"{base}/metrics", timeout=5).text.splitlines():
-        if line.startswith("substratus_bus_connected "):
-            gauge = float(line.split()[1])
+    gauge = burst.metric_in(httpx.get(f"{base}/metrics", timeout=5).text, "substratus_bus_connected", default=None)
     return ready.status_code, ready.text, gauge
 
 
@@ -103,15 +45,15 @@ def test_a_graceful_nats_restart_in_a_burst_loses_nothing(
 ) -> None:
     services = _start(run_service, nats_node)
     names = [f"r-{i:02d}" for i in range(40)]
-    jobs = Jobs(stack, namespace)
-    stack.kubectl("apply", "-n", namespace, "-f", "-", input=_models(names[:20]))
+    jobs = burst.Jobs(stack, namespace)
+    stack.kubectl("apply", "-n", namespace, "-f", "-", input=burst.models(names[:20]))
     eventually(lambda: len(jobs.look()) >= 5, 60, "the burst under way")
 
     nats_node.stop()  # SIGTERM: nats-server closes its clients and flushes its store
-    stack.kubectl("apply", "-n", namespace, "-f", "-", input=_models(names[20:]))  # while it is down
+    stack.kubectl("apply", "-n", namespace, "-f", "-", input=burst.models(names[20:]))  # while it is down
     nats_node.restart("n1")
 
-    eventually(_converged(stack, namespace, names, jobs), 240, "every Model ready after the restart")
+    eventually(burst.converged(stack, namespace, names, jobs), 240, "every Model ready after the restart")
     for proc in services:
         assert proc.ready(), f"{proc.service} ready again"
 
@@ -121,9 +63,9 @@ def test_nats_down_three_minutes_every_service_says_so_and_all_converges_after(
 ) -> None:
     services = _start(run_service, nats_node)
     names = [f"o-{i:02d}" for i in range(30)]
-    jobs = Jobs(stack, namespace)
-    stack.kubectl("apply", "-n", namespace, "-f", "-", input=_models(names[:10]))
-    eventually(_converged(stack, namespace, names[:10], jobs), 120, "the first Models ready")
+    jobs = burst.Jobs(stack, namespace)
+    stack.kubectl("apply", "-n", namespace, "-f", "-", input=burst.models(names[:10]))
+    eventually(burst.converged(stack, namespace, names[:10], jobs), 120, "the first Models ready")
 
     nats_node.kill("n1")
     down_at = time.monotonic()
@@ -137,13 +79,13 @@ def test_nats_down_three_minutes_every_service_says_so_and_all_converges_after(
         return True
 
     eventually(every_service_says_nats_is_away, 60, "every service reporting NATS away")
-    stack.kubectl("apply", "-n", namespace, "-f", "-", input=_models(names[10:]))  # during the outage
+    stack.kubectl("apply", "-n", namespace, "-f", "-", input=burst.models(names[10:]))  # during the outage
     while time.monotonic() - down_at < OUTAGE_S:
         every_service_says_nats_is_away()  # all along, and none has exited (a probe would fail)
         time.sleep(5)
 
     nats_node.restart("n1")
-    eventually(_converged(stack, namespace, names, jobs), 240, "every Model ready after the outage")
+    eventually(burst.converged(stack, namespace, names, jobs), 240, "every Model ready after the outage")
     for proc in services:
         status, text, gauge = _probe(proc)
         assert (status, gauge) == (200, 1), f"{proc.service}: {text}"

@@ -7,35 +7,16 @@ Job whose uid never changed. kwok simulates the Jobs' Pods."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
-from typing import Any
 
 from substratus_common.bus import connection
 from substratus_common.events import streams, subjects
+from substratus_local import testing_burst as burst
 from substratus_local.stack import Stack
 from substratus_local.testing import ServiceProcess, eventually, stream_messages
 
 COUNT = 20
 TRAINERS = 3
-
-
-def _models() -> str:
-    items = [
-        {
-            "apiVersion": "substratus.ai/v1",
-            "kind": "Model",
-            "metadata": {"name": f"s-{i:02d}"},
-            "spec": {"image": "substratusai/model-loader-huggingface", "params": {"name": f"org/s-{i}"}},
-        }
-        for i in range(COUNT)
-    ]
-    return json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
-
-
-def _items(stack: Stack, namespace: str, kind: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = json.loads(stack.kubectl("get", kind, "-n", namespace, "-o", "json").stdout)["items"]
-    return found
 
 
 async def test_three_copies_of_one_event_at_three_replicas_make_one_job(
@@ -49,7 +30,8 @@ async def test_three_copies_of_one_event_at_three_replicas_make_one_job(
         "SUBSTRATUS_RECONCILE_DELAY_S": "1",
     }
     trainers = [run_service("trainer", env=env) for _ in range(TRAINERS)]
-    stack.kubectl("apply", "-n", namespace, "-f", "-", input=_models())
+    names = [f"s-{i:02d}" for i in range(COUNT)]
+    stack.kubectl("apply", "-n", namespace, "-f", "-", input=burst.models(names))
 
     filter_subject = subjects.change_filter("models", namespace)
     loop = asyncio.get_running_loop()
@@ -61,21 +43,13 @@ async def test_three_copies_of_one_event_at_three_replicas_make_one_job(
         for msg in stored:
             await bus.publish_raw(msg.subject, msg.data, f"copy-{copy}-{msg.metadata.sequence.stream}")
 
-    first_uid: dict[str, str] = {}
+    jobs = burst.Jobs(stack, namespace)
+    models_converged = burst.converged(stack, namespace, names, jobs)
 
     def converged() -> bool:
         for proc in trainers:
             assert proc.ready(), f"{proc.service} not ready"
-        jobs = _items(stack, namespace, "jobs")
-        for job in jobs:
-            meta = job["metadata"]
-            assert first_uid.setdefault(meta["name"], meta["uid"]) == meta["uid"], f"{meta['name']} re-created"
-        models = _items(stack, namespace, "models")
-        ready = [m for m in models if (m.get("status") or {}).get("ready") is True]
-        assert len(ready) == COUNT, f"{len(ready)}/{COUNT} Models ready"
-        owners = sorted(j["metadata"]["labels"]["substratus.ai/name"] for j in jobs)
-        assert owners == sorted(m["metadata"]["name"] for m in models), "one Job per Model"
-        return True
+        return models_converged()
 
     eventually(converged, 240, "every Model ready with one Job")
     busy = [

@@ -7,32 +7,19 @@ the Jobs' Pods."""
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 import pytest
 import yaml
 
+from substratus_local import testing_burst as burst
 from substratus_local.stack import Stack
 from substratus_local.testing import eventually
 
 from .helm_platform import ChartServices, chart_services_fixture  # noqa: F401  (the fixture)
 
 COUNT = 40
-
-
-def _models() -> str:
-    items = [
-        {
-            "apiVersion": "substratus.ai/v1",
-            "kind": "Model",
-            "metadata": {"name": f"t-{i:02d}"},
-            "spec": {"image": "substratusai/model-loader-huggingface", "params": {"name": f"org/t-{i}"}},
-        }
-        for i in range(COUNT)
-    ]
-    return json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
 
 
 def _throttle(namespace: str, account: str) -> str:
@@ -101,26 +88,17 @@ def test_a_throttled_trainer_honours_retry_after_and_every_model_gets_ready(
         chart_services.start("watcher")
         chart_services.start("status-writer")
         trainer = chart_services.start("trainer", env={"SUBSTRATUS_MAX_DELIVERIES": "3"})
-        stack.kubectl("apply", "-n", namespace, "-f", "-", input=_models())
+        names = [f"t-{i:02d}" for i in range(COUNT)]
+        stack.kubectl("apply", "-n", namespace, "-f", "-", input=burst.models(names))
+        models_converged = burst.converged(stack, namespace, names, burst.Jobs(stack, namespace))
 
         def converged() -> bool:
             chart_services.check()
-            models = json.loads(stack.kubectl("get", "models", "-n", namespace, "-o", "json").stdout)["items"]
-            for model in models:
-                for condition in (model.get("status") or {}).get("conditions") or []:
-                    assert condition.get("reason") != "ReconcileFailed", f"{model['metadata']['name']}: {condition}"
-            ready = sum(1 for m in models if (m.get("status") or {}).get("ready") is True)
-            assert ready == COUNT, f"{ready}/{COUNT} Models ready"
-            return True
+            return models_converged()
 
         eventually(converged, 420, f"{COUNT} Models ready under a throttled trainer")
         rejected = _rejected(stack, f"{namespace}-tiny")
         assert rejected > 0, "the API server never throttled the trainer: the check did not happen"
-
-        jobs = json.loads(stack.kubectl("get", "jobs", "-n", namespace, "-o", "json").stdout)["items"]
-        assert sorted(j["metadata"]["labels"]["substratus.ai/name"] for j in jobs) == sorted(
-            f"t-{i:02d}" for i in range(COUNT)
-        )
         throttled = [line for line in trainer.logs().splitlines() if '"will retry"' in line and "429" in line]
         assert throttled, "no retry after a 429 in the trainer's log"
         delays = [float(m.group(1)) for m in (re.search(r'"delay_s": ([0-9.]+)', line) for line in throttled) if m]

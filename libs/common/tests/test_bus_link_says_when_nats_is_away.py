@@ -16,6 +16,7 @@ from substratus_common.events import envelope, streams, subjects
 from substratus_common.runtime import consumer, service
 from substratus_common.runtime.health import HealthServer
 from substratus_local import nats_cluster
+from substratus_local import testing_burst as burst
 from substratus_local.testing_nats import nats_node, until
 
 __all__ = ["nats_node"]  # the fixture, imported for this module's tests
@@ -23,9 +24,8 @@ __all__ = ["nats_node"]  # the fixture, imported for this module's tests
 HOST = "127.0.0.1"
 
 
-def _metric(text: str, name: str) -> float:
-    line = next(line for line in text.splitlines() if line.startswith(name + " "))
-    return float(line.split()[1])
+def _metric(text: str, name: str) -> float | None:
+    return burst.metric_in(text, name, default=None)
 
 
 async def test_readyz_and_the_metric_say_nats_is_away_until_it_is_back(nats_node: nats_cluster.Cluster) -> None:
