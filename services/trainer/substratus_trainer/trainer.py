@@ -75,7 +75,9 @@ class Trainer(reconciler.Service):
         info = resources.kind_info(resource.kind)
         job_name = info.workload_name(key.name)
         wanted = contract.spec_hash(obj.get("spec") or {})
-        job = await self.child(key, "Job", job_name)
+        # From the view only: a Job it does not show yet is created with a plain create, which
+        # finds one that exists and checks who controls it (no GET before each create).
+        job = self.view.child(key, "job", job_name)
         if job is not None:
             ownership.check(job, obj, "Job")  # never a Job this Model does not control
         replace = plan.replace_if_changed(job, contract.SPEC_HASH, wanted)

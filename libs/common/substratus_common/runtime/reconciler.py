@@ -734,7 +734,7 @@ def status_says(obj: Object, outcome: Outcome) -> bool:
     return True
 
 
-CREATE_FIRST = frozenset({"ConfigMap", "PersistentVolumeClaim", "Service"})
+CREATE_FIRST = frozenset({"ConfigMap", "PersistentVolumeClaim", "Service", "Job"})
 """Children created with a plain create the first time this process writes them, so a same-named
 object of someone else's is found and reported, not overwritten (the workloads themselves, Jobs,
 Deployments and Pods, are checked by their services before they are written)."""
