@@ -30,6 +30,11 @@ class FakeKube:
         self.namespace_reads += 1
         return {"metadata": {"name": name, "labels": {}}}  # enforces no Pod Security level
 
+    async def create(self, body: Object, field_manager: str | None = None) -> Object:
+        """A plain create (a Job or a ConfigMap new to the process): counted as a write like an apply."""
+        self.applied.append(body)
+        return {**body, "metadata": {**body["metadata"], "uid": f"uid-{body['metadata']['name']}"}}
+
     async def apply_child(self, body: Object, field_manager: str) -> tuple[Object, bool]:
         created = all(b["metadata"]["name"] != body["metadata"]["name"] for b in self.applied)
         self.applied.append(body)

@@ -1,7 +1,9 @@
 """Run the status writer: `python -m substratus_status_writer`.
 
 The only writer of Substratus resources: consumes SUBSTRATUS_STATUS on the keyed consumer, so the
-reports queued for one resource become one apply per reporting service (docs/adr/103).
+reports queued for one resource become one apply per reporting service (docs/adr/103), and
+follows the four kinds on SUBSTRATUS_CHANGES, so a report is applied without reading the resource
+from the API first (docs/adr/136).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from substratus_common.bus import connection
 from substratus_common.events import envelope, payloads, streams, subjects
 from substratus_common.kube import client
-from substratus_common.runtime import consumer, service
+from substratus_common.runtime import consumer, service, view
 from substratus_status_writer import writer
 
 
@@ -30,7 +32,10 @@ async def setup(ctx: service.Context) -> Mapping[str, service.RootTask]:
     ctx.watch_bus(bus)
     kube = await client.connect()
     ctx.resources.push_async_callback(kube.close)
-    apply = writer.Writer(kube, ctx.metrics)
+    known = view.View(writer.PLURALS)
+    await known.follow(bus)
+    ctx.resources.push_async_callback(known.close)
+    apply = writer.Writer(kube, ctx.metrics, known)
     ctx.resources.push_async_callback(apply.events.aclose)  # flush queued Kubernetes Events, bounded
 
     async def handle(key: subjects.ResourceKey, deliveries: Sequence[consumer.Delivery]) -> None:
@@ -44,7 +49,7 @@ async def setup(ctx: service.Context) -> Mapping[str, service.RootTask]:
         accepts=lambda event_type: event_type == envelope.STATUS_TYPE,
     )
     runner = consumer.KeyedConsumer(bus, settings.service, options, handle, route=route, metrics=ctx.metrics)
-    ctx.add_readiness_check("consuming", lambda: runner.ready)
+    ctx.add_readiness_check("consuming", lambda: runner.ready and known.loaded.is_set())
 
     async def consume(ctx: service.Context) -> None:
         await runner.run(ctx.stop, grace_s=settings.shutdown_grace_s)

@@ -4,6 +4,10 @@ Reads the resource, drops a report about another incarnation (uid) or an older g
 what is written, applies only what changes, and sets ``spec.image`` after a build. Reports queued
 for one resource coalesce (:func:`newest_per_service`): per reporting service only the newest is
 applied, since each report carries that service's whole view (docs/adr/103).
+
+The resource is read from the writer's view (the change stream, and the answers to its own
+writes), not from the API: the first write carries the version it was computed from, so the API
+server refuses it when the resource changed since; only then is it read from the API (ADR 136).
 """
 
 from __future__ import annotations
@@ -19,22 +23,31 @@ from substratus_common import errors
 from substratus_common.api import resources
 from substratus_common.events import payloads, subjects
 from substratus_common.kube import client
-from substratus_common.kube.resources import SUBSTRATUS_KINDS
+from substratus_common.kube import errors as kube_errors
+from substratus_common.kube.resources import SUBSTRATUS_KINDS, ResourceType
 from substratus_common.metrics import RuntimeMetrics
+from substratus_common.runtime import view
 from substratus_status_writer import events, patches
 
 log = logging.getLogger(__name__)
 
 _TYPES = {rt.kind: rt for rt in SUBSTRATUS_KINDS}
 BUILDER = "builder"
+PLURALS = tuple(rt.plural for rt in SUBSTRATUS_KINDS)
+"""What the writer's view follows: the four kinds, without their children."""
 
 
 class Writer:
-    def __init__(self, kube: client.Kube, metrics: RuntimeMetrics | None = None) -> None:
+    def __init__(
+        self, kube: client.Kube, metrics: RuntimeMetrics | None = None, known: view.View | None = None
+    ) -> None:
         self.kube = kube
         self.metrics = metrics
+        self.known = known
+        """The resources as the change stream and this writer's own writes last showed them."""
         self.writes = 0
         self.stale = 0
+        self.reads = 0
         self.events = events.Recorder(kube, metrics)  # Kubernetes Events of transitions (events.py)
         registry = metrics.registry if metrics is not None else None
         self.reports = Counter(
@@ -60,7 +73,35 @@ class Writer:
         rt = _TYPES.get(report.kind)
         if rt is None:
             raise errors.PermanentError(f"status report for unknown kind {report.kind!r}", reason="Invalid")
+        known = self._from_view(rt, report)
+        if known is not None:
+            try:
+                await self._apply_to(report, rt, known, precondition=True)
+                return
+            except kube_errors.Conflict:
+                pass  # changed since the view saw it: read it and compute the write again
+        self.reads += 1
         current = await self.kube.get(rt, report.namespace, report.name)
+        await self._apply_to(report, rt, current, precondition=False)
+
+    def _from_view(self, rt: ResourceType, report: payloads.StatusReport) -> client.Object | None:
+        """The resource as the view holds it, when that can be what the report is about: whole,
+        the same incarnation, at least the report's generation, with a version to write against."""
+        if self.known is None:
+            return None
+        found = self.known.get(rt.plural, report.namespace, report.name)
+        if found is None or not view.View.trusted(found) or "kind" not in found:
+            return None
+        meta = found.get("metadata") or {}
+        if meta.get("uid") != report.uid or not meta.get("resourceVersion"):
+            return None
+        return found if int(meta.get("generation") or 0) >= report.generation else None
+
+    async def _apply_to(
+        self, report: payloads.StatusReport, rt: ResourceType, current: client.Object | None, *, precondition: bool
+    ) -> None:
+        """Apply ``report`` to ``current``; with ``precondition`` the first write is refused
+        (``Conflict``) unless the resource is still at ``current``'s version."""
         if current is None or current.get("metadata", {}).get("uid") != report.uid:
             self.reports.labels("stale").inc()
             return  # deleted, or a report about an earlier object of the same name
@@ -79,6 +120,9 @@ class Writer:
             return
         body = patches.with_readiness(current, body)
         if not patches.unchanged(current, body):
+            if precondition:
+                version = current["metadata"]["resourceVersion"]
+                body = {**body, "metadata": {**body["metadata"], "resourceVersion": version}}
             current = await self.kube.apply_status(body, patches.manager(report.service))
             self.writes += 1
         if report.image and report.service == BUILDER:
@@ -91,6 +135,8 @@ class Writer:
             current = await self.kube.apply_status(ready, patches.STATUS_WRITER_MANAGER)
             self.writes += 1
         self.reports.labels("applied").inc()
+        if self.known is not None:
+            self.known.remember(subjects.ResourceKey(rt.plural, report.namespace, report.name), current)
         self.events.observe(before, current)  # queues only: never fails or delays the write
 
 

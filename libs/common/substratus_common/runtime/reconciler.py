@@ -406,6 +406,9 @@ class Loop:
         current = await kube.get(rt, meta.get("namespace"), str(meta["name"]))
         if current is None:
             raise errors.TemporaryError(f"{kind} {meta['name']} was deleted meanwhile", delay_s=0.5)
+        if kind not in TAKE_OVER:
+            ownership.check(current, owner, kind)  # a workload of an earlier owner is waited for
+            return await kube.apply_child(body, manager)
         ownership.refuse_foreign(current, owner, kind)
         if (current.get("metadata") or {}).get("deletionTimestamp"):
             raise errors.TemporaryError(f"waiting for {kind} {meta['name']} to be deleted", delay_s=1.0)
@@ -734,10 +737,16 @@ def status_says(obj: Object, outcome: Outcome) -> bool:
     return True
 
 
-CREATE_FIRST = frozenset({"ConfigMap", "PersistentVolumeClaim", "Service", "Job"})
+TAKE_OVER = frozenset({"ConfigMap", "PersistentVolumeClaim", "Service"})
+"""Children that carry no outcome of their own: one left by an earlier resource of the same kind
+and name is taken over rather than waited for (ADR 134)."""
+
+CREATE_FIRST = TAKE_OVER | {"Job"}
 """Children created with a plain create the first time this process writes them, so a same-named
-object of someone else's is found and reported, not overwritten (the workloads themselves, Jobs,
-Deployments and Pods, are checked by their services before they are written)."""
+object of someone else's is found and reported, not overwritten. A Job is created without a GET
+before it (the trainer reads it from the view only): one that exists is read after the create
+failed and checked like any Job (an earlier Model's is waited for, never adopted). Deployments and
+Pods are checked by their services before they are written."""
 
 
 def _controller_uid(child: Object) -> str | None:

@@ -101,6 +101,14 @@ class View:
             self.on_fold(key, found)
         return found
 
+    def remember(self, key: ResourceKey, obj: Object) -> None:
+        """Fold an object this process has just read or written (the API's answer): it replaces
+        what the view holds unless that is newer, and the stream's own copy of it, arriving later,
+        changes nothing."""
+        current = self.objects.get(key)
+        if current is None or not _newer(current, obj):
+            self.objects[key] = obj
+
     # ---- following the stream -----------------------------------------------------------------
 
     def filter_subjects(self) -> list[str]:
