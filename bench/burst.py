@@ -62,6 +62,7 @@ def run_figures(line: timeline.Timeline, names: list[str], started: float) -> fi
         job_seen={n: line.job_seen[n] for n in names if n in line.job_seen},
         ready_at={n: line.ready_at[n] for n in names},
         job_uids={n: sorted(line.job_uids.get(n, ())) for n in names},
+        job_done_at={n: line.job_done_at[n] for n in names if n in line.job_done_at},
     )
 
 

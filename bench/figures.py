@@ -26,6 +26,7 @@ class Run:
     models: int
     every_job_s: float
     every_ready_s: float
+    every_job_done_s: float  # Kubernetes' part: the Job controller and kwok completing every Job
     job_s: list[float]  # sorted, one per Model that had a Job
     ready_s: list[float]  # sorted, one per Model
     models_without_job: int
@@ -38,13 +39,16 @@ class Run:
         job_seen: Mapping[str, float],
         ready_at: Mapping[str, float],
         job_uids: Mapping[str, Sequence[str]],
+        job_done_at: Mapping[str, float] | None = None,
     ) -> Run:
         job_s = sorted(t - started for t in job_seen.values())
+        done_s = sorted(t - started for t in (job_done_at or {}).values())
         ready_s = sorted(t - started for t in ready_at.values())
         return cls(
             models=len(ready_at),
             every_job_s=job_s[-1] if job_s else math.nan,
             every_ready_s=ready_s[-1] if ready_s else math.nan,
+            every_job_done_s=done_s[-1] if len(done_s) == len(ready_at) and done_s else math.nan,
             job_s=job_s,
             ready_s=ready_s,
             models_without_job=sum(1 for uids in job_uids.values() if not uids),
@@ -56,6 +60,7 @@ class Run:
             "models": self.models,
             "every_job_exists_s": round(self.every_job_s, 2),
             "every_model_ready_s": round(self.every_ready_s, 2),
+            "every_job_complete_s": round(self.every_job_done_s, 2),
             "job_p50_s": round(stats.percentile(self.job_s, 50), 2),
             "ready_p50_s": round(stats.percentile(self.ready_s, 50), 2),
             "ready_per_s": round(stats.rate(self.models, 0.0, self.every_ready_s), 1),
@@ -171,6 +176,14 @@ def burst_table(f: Mapping[str, Any]) -> str:
         ),
         ("median Model ready (s)", _num(ours["ready_p50_s"]), _num(floor["ready_p50_s"]), "", "", ""),
         (
+            "every Job complete (s, Kubernetes' part)",
+            _num(ours.get("every_job_complete_s", math.nan)),
+            _num(floor.get("every_job_complete_s", math.nan)),
+            "",
+            "",
+            "",
+        ),
+        (
             "API requests per Model (watches aside)",
             _num(rpm),
             _num(f["floor_requests_per_model"]),
@@ -194,6 +207,8 @@ def burst_table(f: Mapping[str, Any]) -> str:
                 _verdict(usage.get("peak_rss_mib", math.inf) <= t["rss_mib_max"]),
             )
         )
+    for name, usage in f["services"].items():  # where the machine's time went (no target)
+        rows.append((f"CPU s: {name}", _num(usage.get("cpu_s", math.nan)), "", "", "", ""))
     rows.append(
         (
             "Models with no Job / several Jobs",

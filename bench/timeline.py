@@ -87,6 +87,7 @@ class Timeline:
         self.namespace = namespace
         self.job_seen: dict[str, float] = {}  # Model name -> first time one of its Jobs was seen
         self.job_uids: dict[str, set[str]] = {}
+        self.job_done_at: dict[str, float] = {}  # Model name -> first time its Job was seen Complete
         self.ready_at: dict[str, float] = {}
         self._on_job = on_job
         self._changed = asyncio.Event()
@@ -98,6 +99,8 @@ class Timeline:
             return
         self.job_seen.setdefault(model, now)
         self.job_uids.setdefault(model, set()).add(str(job["metadata"]["uid"]))
+        if job_complete(job):
+            self.job_done_at.setdefault(model, now)
         if self._on_job is not None:
             self._on_job(job)
         self._changed.set()
