@@ -48,11 +48,9 @@ ALLOWED: dict[str, list[tuple[str, str]]] = {
         ("get", _sub("datasets")),
         ("update", _sub("models") + "/finalizers"),
         *((verb, "jobs.batch") for verb in ("get", "create", "patch", "delete")),
-        *(
-            (verb, r)
-            for r in ("configmaps", "serviceaccounts", "persistentvolumeclaims")
-            for verb in ("create", "patch")
-        ),
+        *((verb, "serviceaccounts") for verb in ("create", "patch")),
+        # Created first; read after AlreadyExists to check whose it is (ADR 134).
+        *((verb, r) for r in ("configmaps", "persistentvolumeclaims") for verb in ("get", "create", "patch")),
         ("list", "pods"),
         ("get", "namespaces"),
     ],
@@ -60,7 +58,8 @@ ALLOWED: dict[str, list[tuple[str, str]]] = {
         ("get", _sub("servers")),
         ("get", _sub("models")),
         *((verb, "deployments.apps") for verb in ("get", "create", "patch")),
-        *((verb, r) for r in ("services", "configmaps", "serviceaccounts") for verb in ("create", "patch")),
+        *((verb, "serviceaccounts") for verb in ("create", "patch")),
+        *((verb, r) for r in ("services", "configmaps") for verb in ("get", "create", "patch")),
         ("list", "pods"),
         ("get", "namespaces"),
     ],
@@ -70,11 +69,9 @@ ALLOWED: dict[str, list[tuple[str, str]]] = {
         ("get", _sub("datasets")),
         *((verb, "pods") for verb in ("get", "create", "patch", "delete")),
         *((verb, "secrets") for verb in ("get", "create", "patch")),
-        *(
-            (verb, r)
-            for r in ("configmaps", "serviceaccounts", "persistentvolumeclaims")
-            for verb in ("create", "patch")
-        ),
+        *((verb, "serviceaccounts") for verb in ("create", "patch")),
+        # Created first; read after AlreadyExists to check whose it is (ADR 134).
+        *((verb, r) for r in ("configmaps", "persistentvolumeclaims") for verb in ("get", "create", "patch")),
         ("get", "namespaces"),
     ],
 }
@@ -155,7 +152,7 @@ FORBIDDEN: dict[str, list[tuple[str, str]]] = {
         ("delete", "secrets"),
         ("get", _sub("servers")),
         ("list", "pods"),
-        ("get", "persistentvolumeclaims"),
+        ("list", "persistentvolumeclaims"),
     ],
 }
 
