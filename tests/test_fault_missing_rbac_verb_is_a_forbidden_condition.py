@@ -1,5 +1,5 @@
 """Check 24, the RBAC half (docs/reliability.md): the trainer runs under the chart's ServiceAccount
-with one verb taken away (``patch`` on Jobs, which server-side apply needs). The Model does not
+with one verb taken away (``create`` on Jobs, which the trainer's first write of a Job is). The Model does not
 retry in silence or end in ``ReconcileFailed``: its ``Complete`` condition says ``Forbidden`` and
 names the verb, the resource and the account, at the first attempt; given the verb back and the
 Model touched, it runs. kwok simulates the Job's Pod."""
@@ -47,7 +47,7 @@ def test_a_missing_verb_is_a_forbidden_condition_naming_verb_and_resource(
     full = json.loads(json.dumps(role["rules"]))
     for rule in role["rules"]:
         if "jobs" in rule.get("resources", []):
-            rule["verbs"] = [v for v in rule["verbs"] if v != "patch"]
+            rule["verbs"] = [v for v in rule["verbs"] if v != "create"]
     role["metadata"] = {k: role["metadata"][k] for k in ("name", "labels")}
     stack.kubectl("apply", "-f", "-", input=yaml.safe_dump(role))
 
@@ -63,7 +63,7 @@ def test_a_missing_verb_is_a_forbidden_condition_naming_verb_and_resource(
 
     condition = eventually(forbidden, 90, "Complete=False, Forbidden")
     assert condition["status"] == "False"
-    assert 'cannot patch resource "jobs" in API group "batch"' in condition["message"], condition["message"]
+    assert 'cannot create resource "jobs" in API group "batch"' in condition["message"], condition["message"]
     assert f"{namespace}-substratus-trainer" in condition["message"], "the account is named"
     assert "attempts" not in condition["message"], "given up at the first attempt, not after retries"
     assert trainer.ready()

@@ -73,16 +73,21 @@ class Writer:
         rt = _TYPES.get(report.kind)
         if rt is None:
             raise errors.PermanentError(f"status report for unknown kind {report.kind!r}", reason="Invalid")
-        known = self._from_view(rt, report)
-        if known is not None:
-            try:
-                await self._apply_to(report, rt, known, precondition=True)
-                return
-            except kube_errors.Conflict:
-                pass  # changed since the view saw it: read it and compute the write again
-        self.reads += 1
-        current = await self.kube.get(rt, report.namespace, report.name)
-        await self._apply_to(report, rt, current, precondition=False)
+        try:
+            known = self._from_view(rt, report)
+            if known is not None:
+                try:
+                    await self._apply_to(report, rt, known, precondition=True)
+                    return
+                except kube_errors.Conflict:
+                    pass  # changed since the view saw it: read it and compute the write again
+            self.reads += 1
+            current = await self.kube.get(rt, report.namespace, report.name)
+            await self._apply_to(report, rt, current, precondition=False)
+        except kube_errors.NotFound:
+            # Deleted since the view (or the read) saw it: the report is about nothing any more.
+            self.reports.labels("stale").inc()
+            log.info("dropped a report about a deleted resource", extra=_fields(report))
 
     def _from_view(self, rt: ResourceType, report: payloads.StatusReport) -> client.Object | None:
         """The resource as the view holds it, when that can be what the report is about: whole,

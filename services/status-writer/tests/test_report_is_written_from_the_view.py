@@ -1,7 +1,7 @@
 """The status writer applies a report from its view of the resource, without reading it from the
 API (ADR 136); when the resource changed since the view saw it, the API server refuses the write
-(its version is a precondition), and the writer reads the resource and writes it right. On the
-real API server."""
+(its version is a precondition), and the writer reads the resource and writes it right; a report
+about a resource deleted since is dropped. On the real API server."""
 
 from __future__ import annotations
 
@@ -44,6 +44,13 @@ async def test_a_report_is_written_from_the_view_and_a_changed_resource_is_read_
         assert condition(final, "Complete")["message"] == "done"
         assert final["status"]["ready"] is True
         assert final["metadata"]["annotations"]["example.com/touched"] == "yes"
+
+        # Deleted after the view saw it: the report is dropped, nothing raised, nothing re-created.
+        stack.kubectl("delete", "model", "opt", "-n", namespace, "--wait=true")
+        again = report.conditions(("Complete", "False", "JobNotComplete", "running again"))
+        await apply.apply(report.report_for(final, "trainer", again))
+        left = stack.kubectl("get", "models", "-n", namespace, "-o", "name").stdout.split()
+        assert left == [], left
     finally:
         await apply.events.aclose()
         await kube.close()
