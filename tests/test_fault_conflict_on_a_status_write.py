@@ -7,9 +7,10 @@ no ``ReconcileFailed``. kwok simulates the Jobs' Pods."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import collections
+import http.server
+import json
 import ssl
 import threading
 from collections.abc import Callable, Iterator
@@ -17,7 +18,6 @@ from typing import Any
 
 import pytest
 import yaml
-from aiohttp import web
 
 from substratus_local import stack as stack_mod
 from substratus_local import testing_burst as burst
@@ -29,71 +29,50 @@ REFUSALS = 3
 
 
 class ConflictingWebhook:
-    """Refuses the first ``REFUSALS`` status writes of each object with 409, then allows them."""
+    """Refuses the first ``REFUSALS`` status writes of each object with 409, then allows them.
+
+    A plain threading HTTPS server (no event loop): each connection is closed by its own thread
+    when the request is answered, so nothing is left open for the garbage collector to find."""
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
-        self.port = stack_mod.free_port()
         self.refused: collections.Counter[str] = collections.Counter()
         self.allowed: collections.Counter[str] = collections.Counter()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="webhook", daemon=True)
-        self._runner: web.AppRunner | None = None
-        self._transports: set[asyncio.BaseTransport] = set()
+        self._lock = threading.Lock()
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        pki = stack.pki_dir
+        tls.load_cert_chain(pki / "kubelet.crt", pki / "kubelet.key")  # serving cert for 127.0.0.1, stack CA
+        self._server = _TLSServer((stack_mod.HOST, 0), _handler(self), tls)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="webhook", daemon=True)
 
-    async def _review(self, request: web.Request) -> web.Response:
-        if request.transport is not None:
-            self._transports.add(request.transport)
-        review = await request.json()
+    def review(self, review: dict[str, Any]) -> dict[str, Any]:
         name = str(review["request"]["name"])
         answer: dict[str, Any] = {"uid": review["request"]["uid"], "allowed": True}
-        if self.refused[name] < REFUSALS:
-            self.refused[name] += 1
-            answer = {
-                "uid": review["request"]["uid"],
-                "allowed": False,
-                "status": {
-                    "code": 409,
-                    "reason": "Conflict",
-                    "message": f'Operation cannot be fulfilled on models.substratus.ai "{name}":'
-                    " the object has been modified",
-                },
-            }
-        else:
-            self.allowed[name] += 1
-        return web.json_response({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": answer})
-
-    async def _start(self) -> None:
-        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        pki = self.stack.pki_dir
-        tls.load_cert_chain(pki / "kubelet.crt", pki / "kubelet.key")  # serving cert for 127.0.0.1, stack CA
-        app = web.Application()
-        app.router.add_post("/validate", self._review)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, stack_mod.HOST, self.port, ssl_context=tls).start()
+        with self._lock:
+            if self.refused[name] < REFUSALS:
+                self.refused[name] += 1
+                answer = {
+                    "uid": review["request"]["uid"],
+                    "allowed": False,
+                    "status": {
+                        "code": 409,
+                        "reason": "Conflict",
+                        "message": f'Operation cannot be fulfilled on models.substratus.ai "{name}":'
+                        " the object has been modified",
+                    },
+                }
+            else:
+                self.allowed[name] += 1
+        return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": answer}
 
     def start(self) -> None:
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
-
-    async def _stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-        # A TLS connection's close waits for the API server's close_notify, which may come after
-        # this loop stops: abort every connection the webhook was asked on, then let them close.
-        for transport in self._transports:
-            if isinstance(transport, asyncio.WriteTransport):
-                transport.abort()
-        for _ in range(3):
-            await asyncio.sleep(0)  # let the aborted connections finish closing before the loop stops
 
     def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=20)
-        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._server.shutdown()
+        self._server.server_close()
         self._thread.join(timeout=10)
-        if not self._thread.is_alive():
-            self._loop.close()
 
     def configuration(self, namespace: str) -> dict[str, Any]:
         ca = base64.b64encode((self.stack.pki_dir / "ca.crt").read_bytes()).decode()
@@ -121,6 +100,40 @@ class ConflictingWebhook:
                 }
             ],
         }
+
+
+class _TLSServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[http.server.BaseHTTPRequestHandler], tls: ssl.SSLContext
+    ) -> None:
+        super().__init__(address, handler)
+        self.tls = tls
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = super().get_request()
+        sock.settimeout(10)  # a handshake or a request that never comes ends its thread
+        return self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
+
+
+def _handler(hook: ConflictingWebhook) -> type[http.server.BaseHTTPRequestHandler]:
+    class Review(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"  # one request per connection, closed after the answer
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            answer = json.dumps(hook.review(json.loads(body))).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # the API server calls often; the test asserts on the counts instead
+
+    return Review
 
 
 @pytest.fixture
