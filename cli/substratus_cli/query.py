@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass
 
 from substratus_common.events import streams, subjects
-from substratus_common.kube.resources import SUBSTRATUS_KINDS
+from substratus_common.kube.resources import SUBSTRATUS_KINDS, SUBSTRATUS_PLURALS
 
-PLURALS = tuple(rt.plural for rt in SUBSTRATUS_KINDS)
+PLURALS = SUBSTRATUS_PLURALS
 _KIND_NAMES = {
     **{rt.plural: rt.plural for rt in SUBSTRATUS_KINDS},
     **{rt.kind.lower(): rt.plural for rt in SUBSTRATUS_KINDS},

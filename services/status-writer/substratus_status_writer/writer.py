@@ -24,7 +24,7 @@ from substratus_common.api import resources
 from substratus_common.events import payloads, subjects
 from substratus_common.kube import client
 from substratus_common.kube import errors as kube_errors
-from substratus_common.kube.resources import SUBSTRATUS_KINDS, ResourceType
+from substratus_common.kube.resources import SUBSTRATUS_KINDS, SUBSTRATUS_PLURALS, ResourceType
 from substratus_common.metrics import RuntimeMetrics
 from substratus_common.runtime import view
 from substratus_status_writer import events, patches
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 _TYPES = {rt.kind: rt for rt in SUBSTRATUS_KINDS}
 BUILDER = "builder"
-PLURALS = tuple(rt.plural for rt in SUBSTRATUS_KINDS)
+PLURALS = SUBSTRATUS_PLURALS
 """What the writer's view follows: the four kinds, without their children."""
 
 

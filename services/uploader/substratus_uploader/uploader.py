@@ -34,7 +34,7 @@ from substratus_uploader import decide
 log = logging.getLogger(__name__)
 
 SERVICE = "uploader"
-PLURALS = tuple(rt.plural for rt in kube_resources.SUBSTRATUS_KINDS)
+PLURALS = kube_resources.SUBSTRATUS_PLURALS
 SIGNED_URL_REUSE_MARGIN_S = 60.0
 """A URL signed here for the same request is reused (not signed again) while it has this much life left."""
 

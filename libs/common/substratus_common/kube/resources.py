@@ -36,6 +36,7 @@ DATASET = ResourceType(GROUP, "v1", "Dataset", "datasets")
 SERVER = ResourceType(GROUP, "v1", "Server", "servers")
 NOTEBOOK = ResourceType(GROUP, "v1", "Notebook", "notebooks")
 SUBSTRATUS_KINDS = (MODEL, DATASET, SERVER, NOTEBOOK)
+SUBSTRATUS_PLURALS = tuple(rt.plural for rt in SUBSTRATUS_KINDS)
 
 JOB = ResourceType("batch", "v1", "Job", "jobs")
 POD = ResourceType("", "v1", "Pod", "pods")
