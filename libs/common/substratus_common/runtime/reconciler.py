@@ -409,10 +409,10 @@ class Loop:
         if kind not in TAKE_OVER:
             ownership.check(current, owner, kind)  # a workload of an earlier owner is waited for
             return await kube.apply_child(body, manager)
-        ownership.refuse_foreign(current, owner, kind)
+        held_by = ownership.refuse_foreign(current, owner, kind)
         if (current.get("metadata") or {}).get("deletionTimestamp"):
             raise errors.TemporaryError(f"waiting for {kind} {meta['name']} to be deleted", delay_s=1.0)
-        if _controller_uid(current) != _controller_uid(body):
+        if held_by.get("uid") != _controller_uid(body):
             # An earlier resource's: a merge patch replaces its owner list, which the apply alone
             # would only add to when another operation wrote it (two controllers: refused).
             owners = {"metadata": {"ownerReferences": meta["ownerReferences"]}}

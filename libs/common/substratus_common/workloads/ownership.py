@@ -23,14 +23,14 @@ def controller_of(child: Object) -> dict[str, Any] | None:
     return next((r for r in refs if isinstance(r, dict) and r.get("controller")), None)
 
 
-def refuse_foreign(child: Object, owner: Object, kind: str) -> None:
-    """Raise a ``PermanentError`` (``Invalid``) unless ``child`` (a ``kind``) is controlled by an
-    object of the owner's kind and name: this one, or an earlier incarnation of it. The message
-    names the object and its controller, and says to delete or rename it."""
+def refuse_foreign(child: Object, owner: Object, kind: str) -> dict[str, Any]:
+    """The controller reference of ``child`` (a ``kind``) when it is an object of the owner's kind
+    and name: this one, or an earlier incarnation of it. Otherwise a ``PermanentError``
+    (``Invalid``) that names the object and its controller, and says to delete or rename it."""
     owner_kind, owner_name = str(owner.get("kind")), str((owner.get("metadata") or {}).get("name"))
     controller = controller_of(child)
     if controller is not None and (controller.get("kind"), controller.get("name")) == (owner_kind, owner_name):
-        return
+        return controller
     name = (child.get("metadata") or {}).get("name")
     held_by = f"{controller.get('kind')} {controller.get('name')}" if controller is not None else "no controller"
     raise errors.PermanentError(
@@ -47,10 +47,8 @@ def check(child: Object, owner: Object, kind: str) -> None:
     - controlled by an earlier object of the owner's kind and name, or being deleted: a
       ``TemporaryError`` (the garbage collector removes it; the pass comes back).
     """
-    refuse_foreign(child, owner, kind)
-    meta, controller = child.get("metadata") or {}, controller_of(child)
-    assert controller is not None
-    owner_kind = str(owner.get("kind"))
+    controller = refuse_foreign(child, owner, kind)
+    meta, owner_kind = child.get("metadata") or {}, str(owner.get("kind"))
     if controller.get("uid") != (owner.get("metadata") or {}).get("uid"):
         raise errors.TemporaryError(
             f"waiting for {kind} {meta.get('name')} of a deleted {owner_kind} of the same name to be deleted",
