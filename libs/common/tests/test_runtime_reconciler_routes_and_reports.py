@@ -159,6 +159,52 @@ def test_a_write_of_its_own_report_does_not_wake_a_resource_but_a_new_generation
     assert loop.route(_delivery(MODEL, _model("m", generation=2, rv=5), deleted=True)) == [key]
 
 
+def _reported(rv: int, message: str = "running") -> Object:
+    """The Model after the status writer applied the trainer's own report."""
+    model = _model("m", rv=rv)
+    model["status"]["conditions"] = [
+        {"type": "Complete", "status": "False", "reason": "JobNotComplete", "message": message},
+        {"type": "Ready", "status": "False", "reason": "JobNotComplete", "message": message},
+    ]
+    return model
+
+
+def test_a_replica_handed_a_change_it_never_saw_tells_from_its_view_whether_it_matters() -> None:
+    """Replicas share the messages: the one handed the status writer's apply of the report (or a
+    Job heartbeat) may have been handed nothing about that Model before. Its view, which follows
+    every message, knows the version before, so the change wakes nothing there either."""
+    a, _, _ = _loop()
+    b, _, _ = _loop()
+    key = ResourceKey("models", "ns", "m")
+    stream = [
+        (a, MODEL, _model("m", rv=1), [key]),
+        (a, JOB, _job("m", active=1, rv=2), [key]),
+        (b, MODEL, _reported(3), []),  # only our own report moved
+        (b, JOB, _job("m", active=1, rv=4), []),  # only the Job's heartbeat moved
+        (b, JOB, _job("m", succeeded=1, rv=5), [key]),  # the Job completed
+    ]
+    for handed, subject, obj, wakes in stream:
+        for loop in (a, b):  # both views' readers fold the message before it is handed out
+            loop.runtime.view.fold(subjects.parse(subject), _delivery(subject, obj).event)
+        assert handed.route(_delivery(subject, obj)) == wakes, obj["metadata"]
+
+
+def test_a_change_its_view_has_moved_past_wakes_the_resource_since_its_record_is_gone() -> None:
+    """The view keeps the record of the version it holds only: an older version handed out after
+    a newer one was folded cannot be told apart, so it makes a pass rather than risk losing it."""
+    loop, _, _ = _loop()
+    key = ResourceKey("models", "ns", "m")
+    assert loop.route(_delivery(MODEL, _model("m", rv=1))) == [key]
+    generation_two = _model("m", generation=2, rv=2)
+    loop.runtime.view.fold(subjects.parse(MODEL), _delivery(MODEL, generation_two).event)
+    loop.runtime.view.fold(
+        subjects.parse(MODEL),
+        _delivery(MODEL, {**_reported(3), "metadata": {**_reported(3)["metadata"], "generation": 2}}).event,
+    )
+    assert loop.route(_delivery(MODEL, generation_two)) == [key]  # the spec change is not lost
+    assert loop.runtime.view.get(*key)["metadata"]["resourceVersion"] == "3"  # the newest stays
+
+
 def test_a_dependency_wakes_its_dependents_from_the_view_when_it_appears_or_turns_ready() -> None:
     loop, _, _ = _loop()
     loop.route(_delivery(MODEL, _model("m", base="base")))

@@ -9,7 +9,8 @@ the children it wants and the conditions to report (:class:`Outcome`). :func:`ma
 - **routing** (what makes a key dirty in the keyed consumer): a change of an owned resource → its
   key, unless only this service's own condition (or ``Ready``) moved, i.e. the status writer
   applied our report; a child's change → its owner's key only when the child's summary (phase, readiness,
-  failure; not its heartbeats) differs from the last one seen; a dependency whose existence or
+  failure; not its heartbeats) differs from the version before it on the stream (the view keeps
+  both, so a replica needs no earlier message about the key to tell); a dependency whose existence or
   readiness changed → the keys of its dependents, from an index kept as the view folds events;
 - **a pass** reads the resource from the view (the API only when the view holds a cut-down
   copy), calls ``reconcile``, deletes what ``Outcome.replace`` names (uid precondition; the pass is
@@ -240,8 +241,6 @@ class Loop:
     _applied: dict[tuple[str, str, str], tuple[str, Object, str | None]] = field(default_factory=dict)
     """(kind, namespace, name) → (fingerprint, what the API answered, controller uid) of the
     children this process applied."""
-    _seen_children: dict[tuple[ResourceKey, str, str], object] = field(default_factory=dict)
-    _seen_resources: dict[ResourceKey, object] = field(default_factory=dict)
     _seen_dependencies: dict[ResourceKey, object] = field(default_factory=dict)
     _depends: dict[ResourceKey, frozenset[ResourceKey]] = field(default_factory=dict)
     _dependents: dict[ResourceKey, set[ResourceKey]] = field(default_factory=dict)
@@ -253,21 +252,28 @@ class Loop:
 
     # ---- routing ------------------------------------------------------------------------------
 
+    def __post_init__(self) -> None:
+        self.runtime.view.summarize = self.summarize
+
     def route(self, delivery: consumer.Delivery) -> list[ResourceKey]:
-        """Fold the message into the view; the keys it makes dirty."""
+        """Fold the message into the view; the keys it makes dirty.
+
+        Whether a change of an owned resource or of its child matters is the view's record of that
+        version against the one before it on the stream (:meth:`summarize`), not what this process
+        was handed before: replicas share the messages, and each replica's view sees them all."""
         subject, key = delivery.subject, delivery.subject.key
         deleted = envelope.is_deleted(delivery.event.type)
-        obj = self.runtime.view.fold(subject, delivery.event)  # the view indexes dependents (on_fold)
+        obj, changed = self.runtime.view.fold_change(subject, delivery.event)  # indexes dependents (on_fold)
         keys: list[ResourceKey] = []
-        if key.plural in self.spec.owned and (
-            (subject.child_kind is None and self._resource_matters(key, obj, deleted))
-            or (
-                subject.child_kind is not None
-                and subject.child is not None
-                and self._child_matters(key, subject.child_kind, subject.child, obj, deleted)
-            )
-        ):
-            keys.append(key)
+        if key.plural in self.spec.owned:
+            if subject.child_kind is None:
+                matters = deleted or obj is None or not view.View.trusted(obj) or changed
+            else:
+                matters = deleted or obj is None or changed
+                if (deleted or obj is None) and subject.child is not None:
+                    self._applied.pop((subject.child_kind, key.namespace, subject.child), None)  # apply it again
+            if matters:
+                keys.append(key)
         if subject.child_kind is None and key.plural in self.spec.depends_on:
             seen = (obj is not None, _uid(obj), _is_ready(obj))
             if self._seen_dependencies.get(key) != seen:
@@ -275,14 +281,16 @@ class Loop:
                 keys += sorted(self._dependents.get(key, ()))
         return keys
 
-    def _resource_matters(self, key: ResourceKey, obj: Object | None, deleted: bool) -> bool:
-        """Whether a change of an owned resource can change what a pass does: not the status writer's
-        apply of this service's own report (it would cost one more pass per report). Spec changes
-        move the generation; metadata is compared whole; conditions other services report (the
-        builder waits for the uploader's ``Uploaded``) are compared too, all but ours and ``Ready``."""
-        if deleted or obj is None or not view.View.trusted(obj):
-            self._seen_resources.pop(key, None)
-            return True
+    def summarize(self, key: ResourceKey, child: view.ChildKey | None, obj: Object) -> object:
+        """What of a version matters to a pass (the view keeps it per version, see :meth:`route`):
+        for a child, :meth:`Reconciler.summary`; for an owned resource, all but the status writer's
+        apply of this service's own report (it would cost one more pass per report): spec changes
+        move the generation, metadata is compared whole, and conditions other services report (the
+        builder waits for the uploader's ``Uploaded``) too, all but ours and ``Ready``."""
+        if key.plural not in self.spec.owned:
+            return None
+        if child is not None:
+            return self.reconciler.summary(child[0], obj)
         meta = obj.get("metadata") or {}
         ours = (self.spec.condition, "Ready")
         others = sorted(
@@ -290,28 +298,12 @@ class Loop:
             for c in ((obj.get("status") or {}).get("conditions") or [])
             if isinstance(c, dict) and c.get("type") not in ours
         )
-        summary = (
+        return (
             meta.get("uid"),
             meta.get("generation"),
             meta.get("deletionTimestamp"),
             json.dumps([meta.get("labels"), meta.get("annotations"), others], sort_keys=True, default=str),
         )
-        if self._seen_resources.get(key) == summary:
-            return False
-        self._seen_resources[key] = summary
-        return True
-
-    def _child_matters(self, owner: ResourceKey, kind: str, name: str, obj: Object | None, deleted: bool) -> bool:
-        seen_key = (owner, kind, name)
-        if deleted or obj is None:
-            self._seen_children.pop(seen_key, None)
-            self._applied.pop((kind, owner.namespace, name), None)  # gone: apply it again if wanted
-            return True
-        summary = self.reconciler.summary(kind, obj)
-        if self._seen_children.get(seen_key) == summary:
-            return False
-        self._seen_children[seen_key] = summary
-        return True
 
     def index(self, key: ResourceKey, obj: Object | None) -> None:
         """Keep the dependents index current for one owned resource (called on every fold)."""
@@ -521,10 +513,7 @@ class Loop:
         check = self._checks.pop(key, None)
         if check is not None:
             check.cancel()
-        self._seen_resources.pop(key, None)
         self.index(key, None)
-        for seen in [s for s in self._seen_children if s[0] == key]:
-            del self._seen_children[seen]
         self.reconciler.forget(key)
 
 

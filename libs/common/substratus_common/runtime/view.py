@@ -10,6 +10,11 @@ The view is at least as new as what a pass was given: the runtime folds each del
 before the pass (:meth:`View.fold`); an older version arriving late never replaces a newer one.
 An object cut down to its identity (too large for the bus) has no ``spec``: :meth:`View.trusted`
 says so, and the reader fetches it from the API.
+
+With :attr:`View.summarize` set, the view remembers for each resource and child what changed
+between the version it holds and the one before it on the stream (:meth:`View.fold_change`):
+whichever replica is handed a change, and whatever it handled before, it can tell whether that
+change moved what its owner reports.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -31,6 +37,19 @@ log = logging.getLogger(__name__)
 
 Object = dict[str, Any]
 ChildKey = tuple[str, str]  # child kind (lowercase, as in subjects), child name
+Summarize = Callable[[ResourceKey, ChildKey | None, Object], object]
+"""What of an object (a resource, or a child when the ChildKey is given) matters to its owner's
+pass; None: the view keeps no record of its changes."""
+
+
+@dataclass(frozen=True)
+class _Change:
+    """The last version folded of one object, and its summary with the summary before it."""
+
+    uid: str | None
+    version: str
+    before: object | None
+    after: object
 
 
 class View:
@@ -42,6 +61,9 @@ class View:
         self.loaded = asyncio.Event()
         self.on_fold: Callable[[ResourceKey, Object | None], None] | None = None
         """Called after a resource (not a child) was folded, with what the view now holds."""
+        self.summarize: Summarize | None = None
+        self._changes: dict[ResourceKey, dict[ChildKey | None, _Change]] = {}
+        """Per resource: the record of the resource (None) and of each child."""
         self._sub: messages.OrderedSubscription | None = None
         self._reader: asyncio.Task[None] | None = None
 
@@ -85,21 +107,71 @@ class View:
 
     def fold(self, subject: subjects.Subject, event: envelope.CloudEvent) -> Object | None:
         """Fold one change event; the object it is about as the view now holds it (None: gone)."""
+        return self.fold_change(subject, event)[0]
+
+    def fold_change(self, subject: subjects.Subject, event: envelope.CloudEvent) -> tuple[Object | None, bool]:
+        """Fold one change event: the object as the view now holds it (None: gone), and whether the
+        event's version changed its summary from the version before it on the stream. True when the
+        view cannot tell: a deletion, a first sighting, or a newer version folded meanwhile whose
+        record replaced this one's (each version is judged by its own record, never a later one's)."""
         if subject.stream != subjects.CHANGE:
-            return None
+            return None, True
         key = subject.key
         if subject.child_kind is not None:
             if subject.child is None:
-                return None
+                return None, True
             table = self.children.setdefault(key, {})
             child_key = (subject.child_kind, subject.child)
-            return _fold_into(table, child_key, event)
-        found = _fold_into(self.objects, key, event)
+            return self._fold_into(table, child_key, (key, child_key), event)
+        found, changed = self._fold_into(self.objects, key, (key, None), event)
         if found is None:
             self.children.pop(key, None)
+            self._changes.pop(key, None)
         if self.on_fold is not None:
             self.on_fold(key, found)
-        return found
+        return found, changed
+
+    def _fold_into(
+        self,
+        table: dict[Any, Object],
+        key: Any,
+        record: tuple[ResourceKey, ChildKey | None],
+        event: envelope.CloudEvent,
+    ) -> tuple[Object | None, bool]:
+        try:
+            obj = payloads.change_object(event)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return table.get(key), True
+        current = table.get(key)
+        if envelope.is_deleted(event.type):
+            if current is not None and _uid(current) not in (None, _uid(obj)):
+                return current, True  # a late tombstone of an earlier object of the same name
+            table.pop(key, None)
+            self._changes.get(record[0], {}).pop(record[1], None)
+            return None, True
+        if current is not None and (_newer(current, obj) or _same_version(current, obj)):
+            return current, self._changed(record, obj)  # folded already, or a late older version
+        table[key] = obj
+        self._record(record, obj)
+        return obj, self._changed(record, obj)
+
+    def _record(self, record: tuple[ResourceKey, ChildKey | None], obj: Object) -> None:
+        if self.summarize is None:
+            return
+        summary = self.summarize(record[0], record[1], obj)
+        if summary is None:
+            return
+        uid = _uid(obj)
+        records = self._changes.setdefault(record[0], {})
+        last = records.get(record[1])
+        before = last.after if last is not None and last.uid == uid else None
+        records[record[1]] = _Change(uid, _version(obj), before, summary)
+
+    def _changed(self, record: tuple[ResourceKey, ChildKey | None], obj: Object) -> bool:
+        last = self._changes.get(record[0], {}).get(record[1])
+        if last is None or last.before is None or (last.uid, last.version) != (_uid(obj), _version(obj)):
+            return True
+        return bool(last.before != last.after)
 
     def remember(self, key: ResourceKey, obj: Object) -> None:
         """Fold an object this process has just read or written (the API's answer): it replaces
@@ -158,26 +230,18 @@ class View:
             self._sub = None
 
 
-def _fold_into(table: dict[Any, Object], key: Any, event: envelope.CloudEvent) -> Object | None:
-    try:
-        obj = payloads.change_object(event)
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return table.get(key)
-    current = table.get(key)
-    if envelope.is_deleted(event.type):
-        if current is not None and _uid(current) not in (None, _uid(obj)):
-            return current  # a late tombstone of an earlier object of the same name
-        table.pop(key, None)
-        return None
-    if current is not None and _newer(current, obj):
-        return current  # a late republish of an older version
-    table[key] = obj
-    return obj
-
-
 def _uid(obj: Object) -> str | None:
     uid = (obj.get("metadata") or {}).get("uid")
     return None if uid is None else str(uid)
+
+
+def _version(obj: Object) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+
+
+def _same_version(current: Object, candidate: Object) -> bool:
+    a, b = current.get("metadata", {}), candidate.get("metadata", {})
+    return a.get("uid") == b.get("uid") and bool(a.get("resourceVersion")) and _version(current) == _version(candidate)
 
 
 def _newer(current: Object, candidate: Object) -> bool:
