@@ -5,7 +5,8 @@
 - Messages about one key while it is queued or reconciled collapse into one more pass; one pass at
   a time per key, many keys in parallel (``runtime.workqueue``).
 - A message is acked once a pass over every key it routed to, started after it arrived, has
-  succeeded; until then it is held unacked with ``in_progress()`` heartbeats (docs/adr/100).
+  succeeded; until then it is held unacked with ``in_progress()`` heartbeats (docs/adr/100). Acks
+  go out together, at most :data:`LINGER_S` later, in one write.
 - Failures follow the one table in ``runtime.acks`` (docs/adr/101). An undecodable message or an
   unknown event type goes straight to SUBSTRATUS_DEAD.
 """
@@ -30,6 +31,10 @@ from substratus_common.runtime import acks, workqueue
 log = logging.getLogger(__name__)
 
 FETCH_WAIT_S = 2.0
+LINGER_S = 0.02
+"""How long acks, and the next fetch after one that drained the consumer, wait for company: each
+ack and each fetch is one write to NATS, and in a burst a service spends more time on those
+writes than on anything else; acks sent together, and fetches that find more, are one write."""
 
 
 @dataclass(frozen=True)
@@ -237,6 +242,9 @@ class KeyedConsumer:
         self._outage_retries: dict[subjects.ResourceKey, int] = {}
         """Retries per key caused by an outage: they do not count as attempts (ADR 101)."""
         self._room = asyncio.Event()
+        self._acks: list[messages.Message] = []
+        """Messages done with, acked together by the ``acks`` task (:data:`LINGER_S`)."""
+        self._acks_due = asyncio.Event()
 
     @property
     def held(self) -> int:
@@ -256,6 +264,7 @@ class KeyedConsumer:
         sub = await self._bind()
         workers = [asyncio.create_task(self._work(), name=f"worker-{i}") for i in range(opts.concurrency)]
         heartbeat = asyncio.create_task(self._heartbeats(), name="heartbeats")
+        acker = asyncio.create_task(self._acker(), name="acks")
         self.ready = True
         try:
             sub = await self._fetch(sub, stop)
@@ -271,7 +280,9 @@ class KeyedConsumer:
                 worker.cancel()
             await asyncio.wait(workers, timeout=5)
             heartbeat.cancel()
-            await asyncio.wait([heartbeat], timeout=5)
+            acker.cancel()
+            await asyncio.wait([heartbeat, acker], timeout=5)
+            await self._flush_acks()  # what passed is acked before the rest is handed back
             held = list(self._held.values())
             self._held.clear()
             self._waiting.clear()
@@ -337,6 +348,10 @@ class KeyedConsumer:
             for msg in msgs:
                 await self._receive(msg)
             self._gauges()
+            if len(msgs) < room:
+                # It handed over all it had: let a few more arrive before asking again (a linger,
+                # not a wait for a condition: see LINGER_S).
+                await asyncio.sleep(LINGER_S)
         return sub
 
     async def _receive(self, msg: messages.Message) -> None:
@@ -369,7 +384,7 @@ class KeyedConsumer:
             return
         if not keys:
             self._count("ack")
-            await _settle(msg.ack)
+            self._ack(msg)
             return
         held = _Held(msg, delivery, set(keys), asyncio.get_running_loop().time())
         self._held[meta.stream_sequence] = held
@@ -524,8 +539,32 @@ class KeyedConsumer:
                 continue
             del self._held[held.delivery.stream_sequence]
             self._count("term" if held.gave_up else "ack")
-            await _settle(held.msg.term if held.gave_up else held.msg.ack)
+            if held.gave_up:
+                await _settle(held.msg.term)
+            else:
+                self._ack(held.msg)
         self._room.set()
+
+    # ---- acks ---------------------------------------------------------------------------------
+
+    def _ack(self, msg: messages.Message) -> None:
+        """Ack soon, with the others done meanwhile (a crash before it redelivers: passes are
+        idempotent, and a redelivered message makes one more pass, never a lost one)."""
+        self._acks.append(msg)
+        self._acks_due.set()
+
+    async def _acker(self) -> None:
+        while True:
+            await self._acks_due.wait()
+            await asyncio.sleep(LINGER_S)  # a linger, not a wait for a condition: see LINGER_S
+            await self._flush_acks()
+
+    async def _flush_acks(self) -> None:
+        self._acks_due.clear()
+        batch, self._acks = self._acks, []
+        for msg in batch:
+            # nats-py queues each ack without yielding, so the whole batch goes out in one write.
+            await _settle(msg.ack)
 
     async def _give_up(self, key: subjects.ResourceKey, reason: str, message: str) -> bool:
         if self.metrics is not None:
