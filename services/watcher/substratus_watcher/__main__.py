@@ -25,6 +25,7 @@ async def setup(ctx: service.Context) -> Mapping[str, service.RootTask]:
     ctx.resources.push_async_callback(kube.close)
     state, state_labels = await known.load(bus)
     sink = publisher.Publisher(bus, ctx.metrics, outage_wait_s=ctx.settings.nats_outage_wait_s)
+    ctx.resources.push_async_callback(sink.close)  # before the bus closes: publishes in flight finish
     syncs: dict[str, sync.TypeSync] = {}
     for rt in (*SUBSTRATUS_KINDS, *WATCHED_CHILDREN):
         selector = None if rt in SUBSTRATUS_KINDS else labels.CHILD_SELECTOR

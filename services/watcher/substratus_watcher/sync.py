@@ -36,9 +36,14 @@ Stored = Callable[[], Awaitable[tuple[dict[Key, Version], dict[Key, dict[str, st
 
 
 class Sink(Protocol):
+    """Where changes go; ``changed`` and ``deleted`` may return before the change is stored."""
+
     async def changed(self, rt: ResourceType, obj: client.Object) -> None: ...
 
     async def deleted(self, rt: ResourceType, obj: client.Object) -> None: ...
+
+    async def flush(self) -> None:
+        """Return once every change handed over is stored (raise if one could not be)."""
 
 
 def key_of(obj: client.Object) -> Key:
@@ -170,6 +175,7 @@ class TypeSync:
         for key in sorted(set(last) - set(current)):
             gone = tombstone(self.rt, key, last[key], listed.resource_version, self.labels.pop(key, None))
             await self.sink.deleted(self.rt, gone)
+        await self.sink.flush()
         self.known = current
         self.relists += 1  # counted once everything it found is published
         return listed.resource_version
@@ -207,4 +213,5 @@ class TypeSync:
                 self.known[key] = version_of(event.object)
                 self.labels[key] = dict(meta.get("labels") or {})
                 await self.sink.changed(self.rt, event.object)
+        await self.sink.flush()  # a publish that failed ends the watch here at the latest
         return resource_version

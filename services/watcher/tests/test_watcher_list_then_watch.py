@@ -30,6 +30,9 @@ class RecordingSink:
         self.events.append(("deleted", obj["metadata"]["name"], obj["metadata"]["resourceVersion"]))
         self.changed_event.set()
 
+    async def flush(self) -> None:
+        """Each change is recorded when handed over: nothing is ever in flight."""
+
     def names(self, kind: str) -> list[str]:
         return [name for k, name, _ in self.events if k == kind]
 
