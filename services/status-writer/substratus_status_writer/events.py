@@ -10,8 +10,10 @@ The status writer sees every transition: it compares the conditions before and a
   (the API keeps it immutable). Series live in memory, as client-go's do: after a restart a
   repeat starts a new Event. Names are ``<name>.<first time, hex nanoseconds>`` (client-go's):
   ``kubectl describe`` lists new-style Events in name order, which is then the order they began;
-- writes are rate-limited per resource (a token bucket, like client-go's spam filter) and queued
-  in a bounded queue; past either bound an Event is dropped.
+- writes are rate-limited per resource (a token bucket, like client-go's spam filter) and for
+  the recorder as a whole (like the kubelet's ``--event-qps``/``--event-burst``: one component
+  records the Events of every resource, and a burst of thousands of resources must not double
+  the API server's writes), and queued in a bounded queue; past any bound an Event is dropped.
 
 Recording never fails or blocks a status write: :meth:`Recorder.observe` only queues, a worker
 task writes, and every error is logged and counted (``substratus_kube_events{outcome}``).
@@ -47,6 +49,7 @@ CONTROLLER = "substratus-status-writer"
 """``reportingController``: what ``kubectl describe`` shows under From."""
 
 NOTE_MAX_BYTES = 1024  # the API server refuses a longer note
+DROPS_TOLD_EVERY_S = 10.0
 READY_REASON = "Ready"
 NOT_READY_REASON = "NotReady"
 
@@ -155,6 +158,10 @@ class Limits:
     """Writes per resource at once."""
     refill_s: float = 10.0
     """Then one more write per resource every this many seconds."""
+    total_burst: int = 100
+    """Writes of the whole recorder at once (the kubelet's ``--event-burst`` default)."""
+    qps: float = 5.0
+    """Then this many writes per second for the whole recorder."""
     remembered: int = 4096
     """Series and buckets kept in memory (least recently used go first)."""
     write_timeout_s: float = 10.0
@@ -185,7 +192,10 @@ class Recorder:
         self._series: OrderedDict[tuple[str, str, str, str], tuple[str, int]] = OrderedDict()
         """Series key → (Event name, count so far)."""
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        self._total = _Bucket(self.limits.total_burst, 1.0 / self.limits.qps, time.monotonic())
         self._worker: asyncio.Task[None] | None = None
+        self._dropped_since_told = 0
+        self._told_at = -DROPS_TOLD_EVERY_S
 
     def observe(self, before: Object | None, after: Object) -> None:
         """Queue the Events of one apply (``before`` as read, ``after`` as the API answered)."""
@@ -231,19 +241,23 @@ class Recorder:
             finally:
                 self._queue.task_done()
 
-    def _allowed(self, transition: Transition) -> bool:
+    def _allowed(self, transition: Transition) -> str | None:
+        """None when the Event may be written; else which limit it is over."""
         uid, now = str(transition.regarding.get("uid")), time.monotonic()
+        if not self._total.take(now):
+            return "over the recorder's rate limit"
         bucket = self._buckets.get(uid)
         if bucket is None:
             bucket = self._buckets[uid] = _Bucket(self.limits.burst, self.limits.refill_s, now)
         self._buckets.move_to_end(uid)
         while len(self._buckets) > self.limits.remembered:
             self._buckets.popitem(last=False)
-        return bucket.take(now)
+        return None if bucket.take(now) else "over the per-resource rate limit"
 
     async def _write(self, transition: Transition) -> None:
-        if not self._allowed(transition):
-            self._count("dropped", transition, "over the per-resource rate limit")
+        over = self._allowed(transition)
+        if over is not None:
+            self._count("dropped", transition, over)
             return
         known = self._series.get(transition.key)
         if known is None:
@@ -287,6 +301,14 @@ class Recorder:
 
     def _count(self, outcome: str, transition: Transition, why: str) -> None:
         self.outcomes.labels(outcome).inc()
+        if outcome == "dropped":
+            # In a burst thousands are dropped: one line every DROPS_TOLD_EVERY_S says how many.
+            self._dropped_since_told += 1
+            now = time.monotonic()
+            if now - self._told_at < DROPS_TOLD_EVERY_S:
+                return
+            self._told_at, dropped, self._dropped_since_told = now, self._dropped_since_told, 0
+            why = f"{why} ({dropped} dropped since the last such line; substratus_kube_events counts them)"
         log.warning(
             "event %s: %s",
             outcome,
