@@ -7,9 +7,8 @@ and read ``~/.netrc`` in a thread on every request; with none set the client's s
 from __future__ import annotations
 
 import pytest
-from kubernetes_asyncio import client as k8s
 
-from substratus_common.kube import client
+from substratus_common.kube import client, sdk
 
 
 @pytest.mark.parametrize(("variable", "trusted"), [(None, False), ("HTTPS_PROXY", True), ("http_proxy", True)])
@@ -20,9 +19,9 @@ async def test_the_environment_is_read_only_when_a_proxy_is_set(
         monkeypatch.delenv(name, raising=False)
     if variable is not None:
         monkeypatch.setenv(variable, "http://127.0.0.1:3128")
-    configuration = k8s.Configuration()
+    configuration = sdk.Configuration()
     configuration.connection_pool_maxsize = 7
-    api = k8s.ApiClient(configuration)
+    api = sdk.ApiClient(configuration)
     try:
         client._no_proxy_lookups(api)
         session = api.rest_client.pool_manager

@@ -16,12 +16,10 @@ from typing import Any
 
 import aiohttp
 import msgspec
-from kubernetes_asyncio import client as k8s
-from kubernetes_asyncio import config as k8s_config
-from kubernetes_asyncio.client.exceptions import ApiException
 
-from substratus_common.kube import errors
+from substratus_common.kube import errors, sdk
 from substratus_common.kube.resources import ResourceType
+from substratus_common.kube.sdk import ApiException
 
 Object = dict[str, Any]
 
@@ -45,7 +43,7 @@ class ObjectList:
 class Kube:
     """An async Kubernetes API client. Create with :func:`connect`; close with :meth:`close`."""
 
-    def __init__(self, api: k8s.ApiClient, request_timeout: float = 30.0) -> None:
+    def __init__(self, api: sdk.ApiClient, request_timeout: float = 30.0) -> None:
         self._api = api
         self._timeout = request_timeout
 
@@ -257,14 +255,14 @@ def _type_of(obj: Object) -> ResourceType:
 
 async def connect(kubeconfig: str | None = None, *, qps_connections: int = 64) -> Kube:
     """A client from ``kubeconfig`` (or ``$KUBECONFIG``), or the in-cluster service account."""
-    configuration = k8s.Configuration()
+    configuration = sdk.Configuration()
     path = kubeconfig or os.environ.get("KUBECONFIG")
     if path:
-        await k8s_config.load_kube_config(config_file=path, client_configuration=configuration)
+        await sdk.load_kube_config(config_file=path, client_configuration=configuration)
     else:
-        k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        sdk.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     configuration.connection_pool_maxsize = qps_connections
-    api = k8s.ApiClient(configuration)
+    api = sdk.ApiClient(configuration)
     _no_proxy_lookups(api)
     return Kube(api)
 
@@ -277,7 +275,7 @@ def _decode(data: bytes) -> Any:
         raise errors.APIUnavailable(f"the API server sent something that is not JSON: {error}") from error
 
 
-def _no_proxy_lookups(api: k8s.ApiClient) -> None:
+def _no_proxy_lookups(api: sdk.ApiClient) -> None:
     """kubernetes_asyncio's session trusts the environment, so aiohttp looks up proxy variables and
     reads ``~/.netrc`` in a thread on every request (a tenth of a service's CPU in a burst). With no
     proxy variable set there is nothing to find: the session is replaced by one that does not

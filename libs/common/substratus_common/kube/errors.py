@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kubernetes_asyncio.client.exceptions import ApiException
+from substratus_common.kube.sdk import ApiException
 
 
 class APIError(Exception):
