@@ -33,7 +33,8 @@ class FakeKube:
     async def create(self, body: Object, field_manager: str | None = None) -> Object:
         """A plain create (a Job or a ConfigMap new to the process): counted as a write like an apply."""
         self.applied.append(body)
-        return {**body, "metadata": {**body["metadata"], "uid": f"uid-{body['metadata']['name']}"}}
+        meta = {**body["metadata"], "uid": f"uid-{body['metadata']['name']}", "resourceVersion": "1"}
+        return {**body, "metadata": meta}
 
     async def apply_child(self, body: Object, field_manager: str) -> tuple[Object, bool]:
         created = all(b["metadata"]["name"] != body["metadata"]["name"] for b in self.applied)
@@ -253,6 +254,26 @@ async def test_children_are_applied_once_and_shared_ones_once_per_process() -> N
     loop.route(_delivery(JOB, _job("m"), deleted=True))  # the Job was deleted: wanted again
     await loop.write(_model("m"), outcome)
     assert [b["kind"] for b in kube.applied] == ["ServiceAccount", "Job", "Job"]
+
+
+async def test_a_child_this_process_created_wakes_nothing_when_the_stream_shows_it_as_created() -> None:
+    """The pass that created a Job has seen it: the Job's first version on the stream (the one
+    the create answered) makes no second pass; its next change is compared with it."""
+    owner = [{"kind": "Model", "name": "m", "uid": "u-m", "controller": True}]
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "m-modeller", "namespace": "ns", "ownerReferences": owner},
+    }
+    outcome = reconciler.Outcome([report.condition("Complete", False, "JobNotComplete", "running")], children=[job])
+    loop, _, _ = _loop(outcome)
+    key = ResourceKey("models", "ns", "m")
+    assert loop.route(_delivery(MODEL, _model("m"))) == [key]
+    await loop.write(_model("m"), outcome)  # creates the Job: the API answers uid-m-modeller at version 1
+    created = {**_job("m", rv=1), "metadata": {**_job("m", rv=1)["metadata"], "uid": "uid-m-modeller"}}
+    assert loop.route(_delivery(JOB, created)) == []
+    done = {**_job("m", succeeded=1, rv=2), "metadata": {**created["metadata"], "resourceVersion": "2"}}
+    assert loop.route(_delivery(JOB, done)) == [key]
 
 
 async def test_a_report_carries_its_generation_and_a_newer_generation_reports_again() -> None:

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import hashlib
 import inspect
 import json
 import logging
@@ -364,7 +366,10 @@ class Loop:
                 level = await self.runtime.pod_security(namespace)
                 body = pod_security.restricted(body) if level == pod_security.RESTRICTED else body
             memo_key = (kind.lower(), namespace, name)
-            fingerprint = json.dumps(body, sort_keys=True, default=str)
+            # A digest, not the body: this process remembers one per child it wrote.
+            fingerprint = hashlib.blake2b(
+                json.dumps(body, sort_keys=True, default=str).encode(), digest_size=16
+            ).hexdigest()
             memo = self._applied.get(memo_key)
             if memo is not None and memo[0] == fingerprint:
                 applied[(kind, name)] = memo[1]
@@ -379,6 +384,8 @@ class Loop:
                 answer, created = await kube.apply_child(body, manager)
             self.applies += 1
             self.reconciler.applied(body, created=created)
+            if created:  # the pass saw it just made: its first version on the stream wakes nothing
+                self.runtime.view.remember_created(key_of(obj), kind, name, answer)
             kept = {"metadata": {k: answer.get("metadata", {}).get(k) for k in ("name", "namespace", "uid")}}
             self._applied[memo_key] = (fingerprint, kept, controller)
             applied[(kind, name)] = kept
@@ -456,7 +463,8 @@ class Loop:
         await report.publish(self.runtime.bus, made, key.plural)
         first_s = self.runtime.settings.report_resend_s
         wait_s = min(last.resend_s * 2, RESEND_MAX_S) if resend and last is not None else first_s
-        self._published[key] = _Published(uid, generation, fingerprint, outcome, wait_s)
+        kept = dataclasses.replace(outcome, children=(), replace=None)  # the resend check needs no bodies
+        self._published[key] = _Published(uid, generation, fingerprint, kept, wait_s)
         self.reports_published += 1
         if resend:
             self.runtime.metrics.reports_resent.inc()
@@ -750,6 +758,12 @@ def _uid(obj: Object | None) -> str | None:
 def _is_ready(obj: Object | None) -> bool:
     status = (obj or {}).get("status")
     return isinstance(status, dict) and status.get("ready") is True
+
+
+def _digest(body: Object) -> str:
+    """What tells one body of a child from another: a digest, not the body, since this process
+    remembers one per child it wrote."""
+    return hashlib.blake2b(json.dumps(body, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
 
 
 def _fingerprint(outcome: Outcome) -> tuple[Any, ...]:

@@ -32,6 +32,7 @@ from substratus_common.bus import connection, messages
 from substratus_common.bus.errors import BusError
 from substratus_common.events import envelope, payloads, streams, subjects
 from substratus_common.events.subjects import ResourceKey
+from substratus_common.runtime import compact
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,9 @@ class View:
     def __init__(self, plurals: Iterable[str], child_kinds: Mapping[str, Sequence[str]] | None = None) -> None:
         self.plurals = tuple(dict.fromkeys(plurals))
         self.child_kinds = {p: tuple(k) for p, k in (child_kinds or {}).items() if k}
-        self.objects: dict[ResourceKey, Object] = {}
-        self.children: dict[ResourceKey, dict[ChildKey, Object]] = {}
+        self.objects: compact.Objects[ResourceKey] = compact.Objects()
+        self.children: dict[ResourceKey, compact.Objects[ChildKey]] = {}
+        """Both kept as JSON bytes (``runtime.compact``): each read decodes a new dict."""
         self.loaded = asyncio.Event()
         self.on_fold: Callable[[ResourceKey, Object | None], None] | None = None
         """Called after a resource (not a child) was folded, with what the view now holds."""
@@ -79,15 +81,18 @@ class View:
 
     def child(self, owner: ResourceKey, kind: str, name: str) -> Object | None:
         """The owner's child of that kind (``job``, ``pod``…) and name, as last published."""
-        return self.children.get(ResourceKey(*owner), {}).get((kind.lower(), name))
+        table = self.children.get(ResourceKey(*owner))
+        return None if table is None else table.get((kind.lower(), name))
 
     def children_of(self, owner: ResourceKey, kind: str) -> list[Object]:
         kind = kind.lower()
-        return [obj for (k, _), obj in self.children.get(ResourceKey(*owner), {}).items() if k == kind]
+        table = self.children.get(ResourceKey(*owner))
+        return [] if table is None else [table[c] for c in list(table) if c[0] == kind]
 
     def find(self, plural: str, predicate: Callable[[Object], bool]) -> list[Object]:
         """Objects of a kind for which ``predicate`` holds (e.g. the Models that use a Dataset)."""
-        return [obj for (p, _, _), obj in list(self.objects.items()) if p == plural and predicate(obj)]
+        found = (self.objects[key] for key in list(self.objects) if key.plural == plural)
+        return [obj for obj in found if predicate(obj)]
 
     @staticmethod
     def trusted(obj: Object) -> bool:
@@ -120,7 +125,7 @@ class View:
         if subject.child_kind is not None:
             if subject.child is None:
                 return None, True
-            table = self.children.setdefault(key, {})
+            table = self.children.setdefault(key, compact.Objects())
             child_key = (subject.child_kind, subject.child)
             return self._fold_into(table, child_key, (key, child_key), event)
         found, changed = self._fold_into(self.objects, key, (key, None), event)
@@ -133,25 +138,27 @@ class View:
 
     def _fold_into(
         self,
-        table: dict[Any, Object],
+        table: compact.Objects[Any],
         key: Any,
         record: tuple[ResourceKey, ChildKey | None],
         event: envelope.CloudEvent,
     ) -> tuple[Object | None, bool]:
+        current = table.entry(key)
         try:
             obj = payloads.change_object(event)
         except (msgspec.DecodeError, msgspec.ValidationError):
-            return table.get(key), True
-        current = table.get(key)
+            return (None if current is None else table[key]), True
+        uid, version = compact.identity(obj)
         if envelope.is_deleted(event.type):
-            if current is not None and _uid(current) not in (None, _uid(obj)):
-                return current, True  # a late tombstone of an earlier object of the same name
+            if current is not None and current.uid not in (None, uid):
+                return table[key], True  # a late tombstone of an earlier object of the same name
             table.pop(key, None)
             self._changes.get(record[0], {}).pop(record[1], None)
             return None, True
-        if current is not None and (_newer(current, obj) or _same_version(current, obj)):
-            return current, self._changed(record, obj)  # folded already, or a late older version
-        table[key] = obj
+        if current is not None and current.uid == uid and _not_older(current.version, version):
+            # Folded already, or a late older version: the view keeps what it has.
+            return table[key], self._changed(record, obj)
+        table.put(key, obj, event.data)
         self._record(record, obj)
         return obj, self._changed(record, obj)
 
@@ -176,10 +183,29 @@ class View:
     def remember(self, key: ResourceKey, obj: Object) -> None:
         """Fold an object this process has just read or written (the API's answer): it replaces
         what the view holds unless that is newer, and the stream's own copy of it, arriving later,
-        changes nothing."""
-        current = self.objects.get(key)
-        if current is None or not _newer(current, obj):
-            self.objects[key] = obj
+        changes nothing. Its managedFields are not kept (nobody downstream reads them)."""
+        current = self.objects.entry(key)
+        uid, version = compact.identity(obj)
+        if current is None or current.uid != uid or not _newer_version(current.version, version):
+            self.objects[key] = _without_managed_fields(obj)
+
+    def remember_created(self, owner: ResourceKey, kind: str, name: str, obj: Object) -> None:
+        """A child this process has just created, as the API answered: the pass that created it
+        has seen it, so its version on the stream changes nothing, and the next one is compared
+        with it. Only children of a kind the view follows; never over a newer version."""
+        child_key = (kind.lower(), name)
+        if child_key[0] not in self.child_kinds.get(owner.plural, ()):
+            return
+        table = self.children.setdefault(ResourceKey(*owner), compact.Objects())
+        current = table.entry(child_key)
+        uid, version = compact.identity(obj)
+        if current is not None and current.uid == uid and _not_older(current.version, version):
+            return
+        table[child_key] = _without_managed_fields(obj)
+        summary = self.summarize(owner, child_key, obj) if self.summarize is not None else None
+        if summary is not None:
+            change = _Change(_uid(obj), _version(obj), summary, summary)
+            self._changes.setdefault(ResourceKey(*owner), {})[child_key] = change
 
     # ---- following the stream -----------------------------------------------------------------
 
@@ -239,17 +265,22 @@ def _version(obj: Object) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion") or "")
 
 
-def _same_version(current: Object, candidate: Object) -> bool:
-    a, b = current.get("metadata", {}), candidate.get("metadata", {})
-    return a.get("uid") == b.get("uid") and bool(a.get("resourceVersion")) and _version(current) == _version(candidate)
-
-
-def _newer(current: Object, candidate: Object) -> bool:
-    """Whether ``current`` is a later version of the same object than ``candidate``."""
-    a, b = current.get("metadata", {}), candidate.get("metadata", {})
-    if a.get("uid") != b.get("uid"):
-        return False
+def _newer_version(current: str, candidate: str) -> bool:
+    """Whether ``current`` is a later resourceVersion of the same object than ``candidate``."""
     try:
-        return int(a.get("resourceVersion") or 0) > int(b.get("resourceVersion") or 0)
+        return int(current or 0) > int(candidate or 0)
     except ValueError:
         return False
+
+
+def _not_older(current: str, candidate: str) -> bool:
+    """Whether a view holding ``current`` keeps it over ``candidate`` (same object): it is newer,
+    or the same version."""
+    return _newer_version(current, candidate) or (bool(current) and current == candidate)
+
+
+def _without_managed_fields(obj: Object) -> Object:
+    meta = obj.get("metadata")
+    if isinstance(meta, dict) and "managedFields" in meta:
+        return {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+    return obj
