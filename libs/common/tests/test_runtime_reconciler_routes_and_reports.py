@@ -190,20 +190,27 @@ def test_a_replica_handed_a_change_it_never_saw_tells_from_its_view_whether_it_m
         assert handed.route(_delivery(subject, obj)) == wakes, obj["metadata"]
 
 
-def test_a_change_its_view_has_moved_past_wakes_the_resource_since_its_record_is_gone() -> None:
-    """The view keeps the record of the version it holds only: an older version handed out after
-    a newer one was folded cannot be told apart, so it makes a pass rather than risk losing it."""
+def test_a_consumer_behind_its_view_is_judged_by_each_version_s_own_change() -> None:
+    """Workers busy, the consumer is handed versions its view has already read past: each is
+    judged by whether it moved the summary from the version before it, not by the newest."""
     loop, _, _ = _loop()
     key = ResourceKey("models", "ns", "m")
+    model = subjects.parse(MODEL)
+
+    def at(rv: int, generation: int = 1) -> Object:
+        reported = _reported(rv)
+        reported["metadata"]["generation"] = generation
+        return reported
+
     assert loop.route(_delivery(MODEL, _model("m", rv=1))) == [key]
-    generation_two = _model("m", generation=2, rv=2)
-    loop.runtime.view.fold(subjects.parse(MODEL), _delivery(MODEL, generation_two).event)
-    loop.runtime.view.fold(
-        subjects.parse(MODEL),
-        _delivery(MODEL, {**_reported(3), "metadata": {**_reported(3)["metadata"], "generation": 2}}).event,
-    )
-    assert loop.route(_delivery(MODEL, generation_two)) == [key]  # the spec change is not lost
+    for version in (at(2, generation=2), at(3, generation=2)):  # the reader reads on: a spec change, a report
+        loop.runtime.view.fold(model, _delivery(MODEL, version).event)
+    assert loop.route(_delivery(MODEL, at(2, generation=2))) == [key]  # the spec change is not lost
+    assert loop.route(_delivery(MODEL, at(3, generation=2))) == []  # only our report moved
     assert loop.runtime.view.get(*key)["metadata"]["resourceVersion"] == "3"  # the newest stays
+    for rv in range(4, 4 + view.HISTORY):  # many more reports: rv 3 drops out of the history
+        loop.runtime.view.fold(model, _delivery(MODEL, at(rv, generation=2)).event)
+    assert loop.route(_delivery(MODEL, at(3, generation=2))) == [key]  # too old to tell: a pass
 
 
 def test_a_dependency_wakes_its_dependents_from_the_view_when_it_appears_or_turns_ready() -> None:

@@ -11,10 +11,10 @@ before the pass (:meth:`View.fold`); an older version arriving late never replac
 An object cut down to its identity (too large for the bus) has no ``spec``: :meth:`View.trusted`
 says so, and the reader fetches it from the API.
 
-With :attr:`View.summarize` set, the view remembers for each resource and child what changed
-between the version it holds and the one before it on the stream (:meth:`View.fold_change`):
-whichever replica is handed a change, and whatever it handled before, it can tell whether that
-change moved what its owner reports.
+With :attr:`View.summarize` set, the view remembers for each resource and child, for its last few
+versions, whether each moved the summary from the version before it on the stream
+(:meth:`View.fold_change`): whichever replica is handed a change, whatever it handled before and
+however far the view has read ahead, it can tell whether that change moved what its owner reports.
 """
 
 from __future__ import annotations
@@ -43,14 +43,26 @@ Summarize = Callable[[ResourceKey, ChildKey | None, Object], object]
 pass; None: the view keeps no record of its changes."""
 
 
-@dataclass(frozen=True)
+HISTORY = 8
+"""Versions per object whose change flag the view keeps: a consumer that lags behind the view
+(its workers busy) is handed versions the view has already moved past, and each is judged by its
+own flag as long as it is among these."""
+
+
+@dataclass
 class _Change:
-    """The last version folded of one object, and its summary with the summary before it."""
+    """The summary of the newest version folded of one object, and for its last few versions
+    whether each changed the summary from the version before it."""
 
     uid: str | None
-    version: str
-    before: object | None
     after: object
+    changed: dict[str, bool]
+    """resourceVersion → whether that version moved the summary (oldest first)."""
+
+    def add(self, version: str, changed: bool) -> None:
+        self.changed[version] = changed
+        while len(self.changed) > HISTORY:
+            del self.changed[next(iter(self.changed))]
 
 
 class View:
@@ -117,8 +129,8 @@ class View:
     def fold_change(self, subject: subjects.Subject, event: envelope.CloudEvent) -> tuple[Object | None, bool]:
         """Fold one change event: the object as the view now holds it (None: gone), and whether the
         event's version changed its summary from the version before it on the stream. True when the
-        view cannot tell: a deletion, a first sighting, or a newer version folded meanwhile whose
-        record replaced this one's (each version is judged by its own record, never a later one's)."""
+        view cannot tell: a deletion, a first sighting, or a version older than the last
+        :data:`HISTORY` it folded (each version is judged by its own flag, never a later one's)."""
         if subject.stream != subjects.CHANGE:
             return None, True
         key = subject.key
@@ -171,14 +183,18 @@ class View:
         uid = _uid(obj)
         records = self._changes.setdefault(record[0], {})
         last = records.get(record[1])
-        before = last.after if last is not None and last.uid == uid else None
-        records[record[1]] = _Change(uid, _version(obj), before, summary)
+        if last is None or last.uid != uid:
+            records[record[1]] = last = _Change(uid, summary, {})
+            last.add(_version(obj), True)  # a first sighting: nothing to compare with
+            return
+        last.add(_version(obj), last.after != summary)
+        last.after = summary
 
     def _changed(self, record: tuple[ResourceKey, ChildKey | None], obj: Object) -> bool:
         last = self._changes.get(record[0], {}).get(record[1])
-        if last is None or last.before is None or (last.uid, last.version) != (_uid(obj), _version(obj)):
+        if last is None or last.uid != _uid(obj):
             return True
-        return bool(last.before != last.after)
+        return last.changed.get(_version(obj), True)
 
     def remember(self, key: ResourceKey, obj: Object) -> None:
         """Fold an object this process has just read or written (the API's answer): it replaces
@@ -204,7 +220,8 @@ class View:
         table[child_key] = _without_managed_fields(obj)
         summary = self.summarize(owner, child_key, obj) if self.summarize is not None else None
         if summary is not None:
-            change = _Change(_uid(obj), _version(obj), summary, summary)
+            change = _Change(_uid(obj), summary, {})
+            change.add(_version(obj), False)  # the pass that created it has seen it
             self._changes.setdefault(ResourceKey(*owner), {})[child_key] = change
 
     # ---- following the stream -----------------------------------------------------------------
