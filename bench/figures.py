@@ -208,7 +208,10 @@ def burst_table(f: Mapping[str, Any]) -> str:
             )
         )
     for name, usage in f["services"].items():  # where the machine's time went (no target)
-        rows.append((f"CPU s: {name}", _num(usage.get("cpu_s", math.nan)), "", "", "", ""))
+        rows.append((f"CPU s: {name} (in the burst)", _num(usage.get("burst_cpu_s", math.nan)), "", "", "", ""))
+    for name, usage in f["services"].items():
+        passes = usage.get("burst_passes", math.nan)
+        rows.append((f"passes per Model: {name}", _num(passes / n if n else math.nan), "", "", "", ""))
     rows.append(
         (
             "Models with no Job / several Jobs",

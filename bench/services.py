@@ -98,7 +98,19 @@ class Service:
             "peak_rss_mib": fields.get("VmHWM", float("nan")),
             "rss_mib": fields.get("VmRSS", float("nan")),
             "cpu_s": round(cpu_s, 2),
+            "passes": self.passes(),
         }
+
+    def passes(self) -> float:
+        """Reconcile (or report) passes so far: the ``substratus_handler_seconds`` histogram's count."""
+        try:
+            text = httpx.get(f"http://{stack_mod.HOST}:{self.port}/metrics", timeout=5).text
+        except httpx.HTTPError:
+            return float("nan")
+        for line in text.splitlines():
+            if line.startswith("substratus_handler_seconds_count"):
+                return float(line.split()[-1])
+        return 0.0
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
