@@ -168,8 +168,10 @@ class View:
             self._changes.get(record[0], {}).pop(record[1], None)
             return None, True
         if current is not None and current.uid == uid and _not_older(current.version, version):
-            # Folded already, or a late older version: the view keeps what it has.
-            return table[key], self._changed(record, obj)
+            # Folded already (the event's object is the one held: no second decode), or a late
+            # older version: the view keeps what it has.
+            held = obj if current.version == version else table[key]
+            return held, self._changed(record, obj)
         table.put(key, obj, event.data)
         self._record(record, obj)
         return obj, self._changed(record, obj)
