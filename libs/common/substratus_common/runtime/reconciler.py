@@ -366,10 +366,7 @@ class Loop:
                 level = await self.runtime.pod_security(namespace)
                 body = pod_security.restricted(body) if level == pod_security.RESTRICTED else body
             memo_key = (kind.lower(), namespace, name)
-            # A digest, not the body: this process remembers one per child it wrote.
-            fingerprint = hashlib.blake2b(
-                json.dumps(body, sort_keys=True, default=str).encode(), digest_size=16
-            ).hexdigest()
+            fingerprint = _digest(body)
             memo = self._applied.get(memo_key)
             if memo is not None and memo[0] == fingerprint:
                 applied[(kind, name)] = memo[1]
