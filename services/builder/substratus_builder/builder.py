@@ -30,6 +30,7 @@ from typing import Any
 
 from substratus_builder import local
 from substratus_common import errors
+from substratus_common.api import labels
 from substratus_common.api.types import ConditionType, Reason
 from substratus_common.events.subjects import ResourceKey
 from substratus_common.kube import resources as kube_resources
@@ -44,9 +45,14 @@ Identity = tuple[str, str]
 """(uid, build hash): one build."""
 
 SPEC = reconciler.Spec(
-    "builder", ("models", "datasets", "servers", "notebooks"), ("job",), condition=ConditionType.BUILT
+    "builder",
+    ("models", "datasets", "servers", "notebooks"),
+    ("job",),
+    condition=ConditionType.BUILT,
+    watches=(ConditionType.UPLOADED,),  # an upload build waits for the uploader's verdict
 )
 built = functools.partial(report.condition, ConditionType.BUILT)
+NOT_A_BUILD = "not a build Job"
 
 
 class Builder(reconciler.Reconciler):
@@ -61,8 +67,10 @@ class Builder(reconciler.Reconciler):
         self._todo: asyncio.Queue[tuple[ResourceKey, Identity, builds.Plan]] = asyncio.Queue()
 
     def summary(self, kind: str, child: Object) -> object:
-        state = job_status.state_of(child)
         meta = child.get("metadata") or {}
+        if (meta.get("labels") or {}).get(labels.ROLE) != builds.ROLE:
+            return NOT_A_BUILD  # the trainer's Jobs of the same Model: what they do changes nothing here
+        state = job_status.state_of(child)
         return meta.get("uid"), (meta.get("annotations") or {}).get(builds.BUILD_HASH), state.phase
 
     def applied(self, child: Object, *, created: bool) -> None:

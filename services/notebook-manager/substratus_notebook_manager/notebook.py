@@ -30,7 +30,9 @@ from substratus_notebook_manager import pods
 log = logging.getLogger(__name__)
 
 Object = dict[str, Any]
-SPEC = reconciler.Spec("notebook-manager", ("notebooks",), ("pod",), ("models", "datasets"), ConditionType.SERVING)
+SPEC = reconciler.Spec(
+    "notebook-manager", ("notebooks",), ("pod",), ("models", "datasets"), ConditionType.SERVING, watches=()
+)
 serving = functools.partial(report.condition, ConditionType.SERVING)
 DEPENDENCIES = (reconciler.MODEL, reconciler.DATASET)
 

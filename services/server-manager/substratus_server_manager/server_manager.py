@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 Object = dict[str, Any]
 # Deployment changes carry readiness; Pod changes carry why a Pod cannot be scheduled or start. A
 # Server waiting for its Model says ModelNotFound, then ModelNotReady once the Model appears.
-SPEC = reconciler.Spec("server-manager", ("servers",), ("deployment", "pod"), ("models",), ConditionType.SERVING)
+SPEC = reconciler.Spec(
+    "server-manager", ("servers",), ("deployment", "pod"), ("models",), ConditionType.SERVING, watches=()
+)
 serving = functools.partial(report.condition, ConditionType.SERVING)
 
 

@@ -26,7 +26,9 @@ from substratus_trainer import jobs
 log = logging.getLogger(__name__)
 
 Object = dict[str, Any]
-SPEC = reconciler.Spec("trainer", ("models", "datasets"), ("job",), ("models", "datasets"), ConditionType.COMPLETE)
+SPEC = reconciler.Spec(
+    "trainer", ("models", "datasets"), ("job",), ("models", "datasets"), ConditionType.COMPLETE, watches=()
+)
 complete = functools.partial(report.condition, ConditionType.COMPLETE)
 DEPENDENCIES = (reconciler.BASE_MODEL, reconciler.DATASET)
 """What a fine-tune Model waits for (a Dataset waits for nothing)."""

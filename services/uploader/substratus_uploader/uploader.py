@@ -38,7 +38,7 @@ PLURALS = kube_resources.SUBSTRATUS_PLURALS
 SIGNED_URL_REUSE_MARGIN_S = 60.0
 """A URL signed here for the same request is reused (not signed again) while it has this much life left."""
 
-SPEC = reconciler.Spec(durable=SERVICE, owned=PLURALS, condition=decide.UPLOADED)
+SPEC = reconciler.Spec(durable=SERVICE, owned=PLURALS, condition=decide.UPLOADED, watches=())
 
 Object = dict[str, Any]
 

@@ -163,22 +163,25 @@ class TypeSync:
             baseline, stored_labels = await self._stored()
             for key, value in stored_labels.items():
                 self.labels.setdefault(key, value)
-        listed = await self.kube.list(self.rt, label_selector=self.options.label_selector)
         current: dict[Key, Version] = {}
-        for obj in listed.items:
-            key, version = key_of(obj), version_of(obj)
-            current[key] = version
-            self.labels[key] = dict(obj.get("metadata", {}).get("labels") or {})
-            if baseline.get(key) != version:
-                await self.sink.changed(self.rt, obj)
+        list_version = ""
+        # Page by page: only versions are kept, never the whole list (ADR 137).
+        async for page in self.kube.pages(self.rt, label_selector=self.options.label_selector):
+            list_version = page.resource_version
+            for obj in page.items:
+                key, version = key_of(obj), version_of(obj)
+                current[key] = version
+                self.labels[key] = dict(obj.get("metadata", {}).get("labels") or {})
+                if baseline.get(key) != version:
+                    await self.sink.changed(self.rt, obj)
         last = {**self.known, **baseline}
         for key in sorted(set(last) - set(current)):
-            gone = tombstone(self.rt, key, last[key], listed.resource_version, self.labels.pop(key, None))
+            gone = tombstone(self.rt, key, last[key], list_version, self.labels.pop(key, None))
             await self.sink.deleted(self.rt, gone)
         await self.sink.flush()
         self.known = current
         self.relists += 1  # counted once everything it found is published
-        return listed.resource_version
+        return list_version
 
     async def _watch_until_resync(self, resource_version: str, stop: asyncio.Event) -> None:
         deadline = self._clock() + self.options.resync_s

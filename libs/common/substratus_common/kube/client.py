@@ -110,6 +110,18 @@ class Kube:
     ) -> ObjectList:
         """Every object of a type (paginated underneath), with the list's resourceVersion to watch from."""
         items: list[Object] = []
+        resource_version = ""
+        async for page in self.pages(rt, namespace, label_selector=label_selector, limit=limit):
+            items.extend(page.items)
+            resource_version = page.resource_version
+        return ObjectList(items, resource_version)
+
+    async def pages(
+        self, rt: ResourceType, namespace: str | None = None, *, label_selector: str | None = None, limit: int = 500
+    ) -> AsyncIterator[ObjectList]:
+        """Every object of a type, ``limit`` at a time, each page with the list's resourceVersion:
+        for a reader that need not hold the whole list at once (10,000 Pods as dicts are some
+        hundreds of MiB)."""
         cont = ""
         while True:
             query = [("limit", str(limit))]
@@ -118,15 +130,17 @@ class Kube:
             if cont:
                 query.append(("continue", cont))
             page = await self._call("GET", rt.path(namespace), query=query)
+            items: list[Object] = []
             for item in page.get("items", []):
                 # List items lack kind/apiVersion; put them back so items look like watched objects.
                 item.setdefault("kind", rt.kind)
                 item.setdefault("apiVersion", rt.api_version)
                 items.append(item)
             meta = page.get("metadata", {})
+            yield ObjectList(items, str(meta.get("resourceVersion", "")))
             cont = meta.get("continue", "")
             if not cont:
-                return ObjectList(items, str(meta.get("resourceVersion", "")))
+                return
 
     async def apply(
         self, obj: Object, field_manager: str, *, force: bool = True, subresource: str | None = None

@@ -84,6 +84,9 @@ class Spec:
     """Plurals whose existence or readiness wakes dependents, e.g. ``("models",)``."""
     condition: str = "Complete"
     """The main condition type; failures are reported on it."""
+    watches: Sequence[str] | None = None
+    """Conditions other services report on an owned resource that a pass reads (the builder waits
+    for the uploader's ``Uploaded``); a change of any other one wakes nothing. None: every one."""
 
     def filter_subjects(self) -> list[str]:
         prefix = f"{subjects.PREFIX}.{subjects.CHANGE}"
@@ -287,18 +290,18 @@ class Loop:
         """What of a version matters to a pass (the view keeps it per version, see :meth:`route`):
         for a child, :meth:`Reconciler.summary`; for an owned resource, all but the status writer's
         apply of this service's own report (it would cost one more pass per report): spec changes
-        move the generation, metadata is compared whole, and conditions other services report (the
-        builder waits for the uploader's ``Uploaded``) too, all but ours and ``Ready``."""
+        move the generation, metadata is compared whole, and the conditions other services report
+        that ``Spec.watches`` names (the builder waits for the uploader's ``Uploaded``)."""
         if key.plural not in self.spec.owned:
             return None
         if child is not None:
             return self.reconciler.summary(child[0], obj)
         meta = obj.get("metadata") or {}
-        ours = (self.spec.condition, "Ready")
+        ours, watches = (self.spec.condition, "Ready"), self.spec.watches
         others = sorted(
             (str(c.get("type")), str(c.get("status")), str(c.get("reason")), str(c.get("message", "")))
             for c in ((obj.get("status") or {}).get("conditions") or [])
-            if isinstance(c, dict) and c.get("type") not in ours
+            if isinstance(c, dict) and c.get("type") not in ours and (watches is None or c.get("type") in watches)
         )
         return (
             meta.get("uid"),
