@@ -10,10 +10,11 @@ The status writer sees every transition: it compares the conditions before and a
   (the API keeps it immutable). Series live in memory, as client-go's do: after a restart a
   repeat starts a new Event. Names are ``<name>.<first time, hex nanoseconds>`` (client-go's):
   ``kubectl describe`` lists new-style Events in name order, which is then the order they began;
-- writes are rate-limited per resource (a token bucket, like client-go's spam filter) and for
-  the recorder as a whole (like the kubelet's ``--event-qps``/``--event-burst``: one component
-  records the Events of every resource, and a burst of thousands of resources must not double
-  the API server's writes), and queued in a bounded queue; past any bound an Event is dropped.
+- writes are rate-limited per resource (a token bucket, like client-go's spam filter) and queued
+  in a bounded queue; past either bound an Event is dropped. There is no budget for the recorder
+  as a whole (a kubelet's ``--event-qps``): one component records the Events of every resource,
+  and a burst of other resources, or a backlog of their reports, would then silence the failure
+  of the one a user is looking at.
 
 Recording never fails or blocks a status write: :meth:`Recorder.observe` only queues, a worker
 task writes, and every error is logged and counted (``substratus_kube_events{outcome}``).
@@ -158,10 +159,6 @@ class Limits:
     """Writes per resource at once."""
     refill_s: float = 10.0
     """Then one more write per resource every this many seconds."""
-    total_burst: int = 100
-    """Writes of the whole recorder at once (the kubelet's ``--event-burst`` default)."""
-    qps: float = 5.0
-    """Then this many writes per second for the whole recorder."""
     remembered: int = 4096
     """Series and buckets kept in memory (least recently used go first)."""
     write_timeout_s: float = 10.0
@@ -192,7 +189,6 @@ class Recorder:
         self._series: OrderedDict[tuple[str, str, str, str], tuple[str, int]] = OrderedDict()
         """Series key → (Event name, count so far)."""
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
-        self._total = _Bucket(self.limits.total_burst, 1.0 / self.limits.qps, time.monotonic())
         self._worker: asyncio.Task[None] | None = None
         self._dropped_since_told = 0
         self._told_at = -DROPS_TOLD_EVERY_S
@@ -244,8 +240,6 @@ class Recorder:
     def _allowed(self, transition: Transition) -> str | None:
         """None when the Event may be written; else which limit it is over."""
         uid, now = str(transition.regarding.get("uid")), time.monotonic()
-        if not self._total.take(now):
-            return "over the recorder's rate limit"
         bucket = self._buckets.get(uid)
         if bucket is None:
             bucket = self._buckets[uid] = _Bucket(self.limits.burst, self.limits.refill_s, now)

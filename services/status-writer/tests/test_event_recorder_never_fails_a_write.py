@@ -100,16 +100,3 @@ async def test_a_resource_past_its_burst_is_rate_limited() -> None:
     await recorder.aclose()
     assert len(kube.created) + len(kube.patched) == 2
     assert outcome(recorder, "dropped") == 3
-
-
-async def test_the_whole_recorder_is_rate_limited_as_the_kubelet_is() -> None:
-    """A burst over many resources (each within its own bucket) is bounded by the recorder's own:
-    ``total_burst`` at once, then ``qps``; the rest is dropped and counted."""
-    kube = RecordingKube()
-    limits = events.Limits(total_burst=3, qps=0.001)
-    recorder = events.Recorder(kube, limits=limits, instance="test")  # type: ignore[arg-type]
-    for i in range(10):
-        recorder.observe(None, dataset("JobFailed", uid=f"u{i}"))
-    await recorder.aclose()
-    assert [c["regarding"]["uid"] for c in kube.created] == ["u0", "u1", "u2"]
-    assert outcome(recorder, "dropped") == 7
