@@ -50,14 +50,6 @@ def subject_for(rt: ResourceType, obj: client.Object) -> tuple[str, str] | None:
     return nats_subject, f"{plural}/{namespace}/{owner_name}/{rt.plural}/{name}"
 
 
-def strip(obj: client.Object) -> client.Object:
-    """Drop managedFields: they are large, change often and nobody downstream reads them."""
-    meta = obj.get("metadata")
-    if isinstance(meta, dict) and "managedFields" in meta:
-        obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
-    return obj
-
-
 class Publisher:
     def __init__(
         self,
@@ -117,7 +109,7 @@ class Publisher:
             return
         nats_subject, ce_subject = where
         meta = obj.get("metadata", {})
-        data, truncated = payloads.change_data(strip(obj))
+        data, truncated = payloads.change_data(payloads.without_managed_fields(obj))
         event = envelope.make(
             id=f"{meta.get('uid')}/{meta.get('resourceVersion')}",
             source=self.bus.source,

@@ -80,6 +80,14 @@ def identity(obj: Object) -> Object:
     }
 
 
+def without_managed_fields(obj: Object) -> Object:
+    """The object without managedFields: they are large, change often and nobody downstream reads them."""
+    meta = obj.get("metadata")
+    if isinstance(meta, dict) and "managedFields" in meta:
+        return {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+    return obj
+
+
 def change_data(obj: Object) -> tuple[Object, bool]:
     """The object for a change event, and whether it was cut down to its identity."""
     if len(msgspec.json.encode(obj)) > MAX_OBJECT_BYTES:

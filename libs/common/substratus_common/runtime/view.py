@@ -182,21 +182,22 @@ class View:
         summary = self.summarize(record[0], record[1], obj)
         if summary is None:
             return
-        uid = _uid(obj)
+        uid, version = compact.identity(obj)
         records = self._changes.setdefault(record[0], {})
         last = records.get(record[1])
         if last is None or last.uid != uid:
             records[record[1]] = last = _Change(uid, summary, {})
-            last.add(_version(obj), True)  # a first sighting: nothing to compare with
+            last.add(version, True)  # a first sighting: nothing to compare with
             return
-        last.add(_version(obj), last.after != summary)
+        last.add(version, last.after != summary)
         last.after = summary
 
     def _changed(self, record: tuple[ResourceKey, ChildKey | None], obj: Object) -> bool:
         last = self._changes.get(record[0], {}).get(record[1])
-        if last is None or last.uid != _uid(obj):
+        uid, version = compact.identity(obj)
+        if last is None or last.uid != uid:
             return True
-        return last.changed.get(_version(obj), True)
+        return last.changed.get(version, True)
 
     def remember(self, key: ResourceKey, obj: Object) -> None:
         """Fold an object this process has just read or written (the API's answer): it replaces
@@ -205,7 +206,7 @@ class View:
         current = self.objects.entry(key)
         uid, version = compact.identity(obj)
         if current is None or current.uid != uid or not _newer_version(current.version, version):
-            self.objects[key] = _without_managed_fields(obj)
+            self.objects[key] = payloads.without_managed_fields(obj)
 
     def remember_created(self, owner: ResourceKey, kind: str, name: str, obj: Object) -> None:
         """A child this process has just created, as the API answered: the pass that created it
@@ -219,11 +220,11 @@ class View:
         uid, version = compact.identity(obj)
         if current is not None and current.uid == uid and _not_older(current.version, version):
             return
-        table[child_key] = _without_managed_fields(obj)
+        table[child_key] = payloads.without_managed_fields(obj)
         summary = self.summarize(owner, child_key, obj) if self.summarize is not None else None
         if summary is not None:
-            change = _Change(_uid(obj), summary, {})
-            change.add(_version(obj), False)  # the pass that created it has seen it
+            change = _Change(uid, summary, {})
+            change.add(version, False)  # the pass that created it has seen it
             self._changes.setdefault(ResourceKey(*owner), {})[child_key] = change
 
     # ---- following the stream -----------------------------------------------------------------
@@ -275,15 +276,6 @@ class View:
             self._sub = None
 
 
-def _uid(obj: Object) -> str | None:
-    uid = (obj.get("metadata") or {}).get("uid")
-    return None if uid is None else str(uid)
-
-
-def _version(obj: Object) -> str:
-    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
-
-
 def _newer_version(current: str, candidate: str) -> bool:
     """Whether ``current`` is a later resourceVersion of the same object than ``candidate``."""
     try:
@@ -296,10 +288,3 @@ def _not_older(current: str, candidate: str) -> bool:
     """Whether a view holding ``current`` keeps it over ``candidate`` (same object): it is newer,
     or the same version."""
     return _newer_version(current, candidate) or (bool(current) and current == candidate)
-
-
-def _without_managed_fields(obj: Object) -> Object:
-    meta = obj.get("metadata")
-    if isinstance(meta, dict) and "managedFields" in meta:
-        return {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
-    return obj
