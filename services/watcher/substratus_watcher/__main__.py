@@ -1,7 +1,7 @@
 """Run the watcher service: `python -m substratus_watcher`.
 
-One root task per watched type (the four kinds, and the labelled Jobs, Pods and Deployments),
-each listing then watching and publishing every change to SUBSTRATUS_CHANGES.
+One root task per watched type (the four kinds, and the labelled Jobs, Pods and Deployments; no
+Pod of a Job, ADR 138), each listing then watching and publishing every change to SUBSTRATUS_CHANGES.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from substratus_common.api import labels
 from substratus_common.bus import connection
 from substratus_common.kube import client
-from substratus_common.kube.resources import SUBSTRATUS_KINDS, WATCHED_CHILDREN
+from substratus_common.kube.resources import POD, SUBSTRATUS_KINDS, WATCHED_CHILDREN, ResourceType
 from substratus_common.runtime import service
 from substratus_watcher import known, publisher, sync
 
@@ -28,9 +28,8 @@ async def setup(ctx: service.Context) -> Mapping[str, service.RootTask]:
     ctx.resources.push_async_callback(sink.close)  # before the bus closes: publishes in flight finish
     syncs: dict[str, sync.TypeSync] = {}
     for rt in (*SUBSTRATUS_KINDS, *WATCHED_CHILDREN):
-        selector = None if rt in SUBSTRATUS_KINDS else labels.CHILD_SELECTOR
         options = sync.Options(
-            label_selector=selector,
+            label_selector=_selector(rt),
             resync_s=ctx.settings.watch_resync_s,
             stall_s=ctx.settings.watch_stall_s,
             watch_timeout_s=ctx.settings.watch_timeout_s,
@@ -46,6 +45,12 @@ async def setup(ctx: service.Context) -> Mapping[str, service.RootTask]:
         )
     ctx.add_readiness_check("synced", lambda: all(s.synced.is_set() for s in syncs.values()))
     return {f"watch-{plural}": functools.partial(_watch, s) for plural, s in syncs.items()}
+
+
+def _selector(rt: ResourceType) -> str | None:
+    if rt in SUBSTRATUS_KINDS:
+        return None
+    return labels.POD_SELECTOR if rt == POD else labels.CHILD_SELECTOR
 
 
 async def _watch(type_sync: sync.TypeSync, ctx: service.Context) -> None:

@@ -12,8 +12,16 @@ OWNER_KIND = "substratus.ai/kind"  # lowercase plural of the owner, e.g. "models
 OWNER_NAME = "substratus.ai/name"
 ROLE = "substratus.ai/role"  # what the child does: modeller, data-loader, server, notebook, build
 
-# What the watcher lists and watches among Jobs, Pods and Deployments.
+# What the watcher lists and watches among Jobs and Deployments.
 CHILD_SELECTOR = f"{MANAGED_BY}={MANAGED_BY_VALUE}"
+
+JOB_NAME = "batch.kubernetes.io/job-name"
+"""What the Job controller labels each Pod of a Job with (Kubernetes 1.27 and later)."""
+
+# Among Pods: those a resource owns (a Notebook's) or whose owner reads them from the view (a
+# Server's Deployment's), not a Job's: a Job's owner follows the Job's status, and reads its Pods
+# from the API only once it failed. A Job Pod changes four or five times on its way to done (ADR 138).
+POD_SELECTOR = f"{CHILD_SELECTOR},!{JOB_NAME}"
 
 
 def for_child(owner_plural: str, owner_name: str, role: str) -> dict[str, str]:
