@@ -511,7 +511,6 @@ class Stack:
                 "--enable-admission-plugins=NodeRestriction",
                 "--allow-privileged=true",
                 "--endpoint-reconciler-type=none",
-                "--profiling=false",
                 # Watches go to etcd itself, so compacting etcd past a watcher's version gives 410
                 # Gone as it eventually does in any cluster (the watch cache would hide it for minutes).
                 "--watch-cache=false",
