@@ -11,7 +11,7 @@ from substratus_common.api import labels
 from substratus_common.bus import connection
 from substratus_common.events import envelope, payloads, streams, subjects
 from substratus_local.stack import Stack
-from substratus_local.testing import ServiceProcess, stream_messages
+from substratus_local.testing import ServiceProcess, create_pod, eventually, stream_messages
 
 MODEL = """
 apiVersion: substratus.ai/v1
@@ -32,15 +32,6 @@ async def _events(bus: connection.Bus, subject: str, count: int) -> list[envelop
             return [envelope.decode(m.data) for m in msgs]
         assert asyncio.get_running_loop().time() < deadline, f"{len(msgs)} events on {subject}, wanted {count}"
         await asyncio.sleep(0.05)
-
-
-async def _job_pod_exists(stack: Stack, namespace: str, job: str) -> None:
-    """Wait (bounded) until the Job controller made a Pod for ``job``."""
-    deadline = asyncio.get_running_loop().time() + 30
-    selector = f"{labels.JOB_NAME}={job}"
-    while not stack.kubectl("get", "pods", "-n", namespace, "-l", selector, "-o", "name").stdout.strip():
-        assert asyncio.get_running_loop().time() < deadline, f"no Pod of Job {job} within 30s"
-        await asyncio.sleep(0.2)
 
 
 async def test_a_model_change_is_a_cloudevent_on_its_subject(
@@ -98,16 +89,14 @@ async def test_a_job_owned_by_a_model_is_published_on_the_child_subject_and_its_
     events = await _events(bus, subject, 1)
     assert events[0].type == "ai.substratus.job.changed.v1"
     assert events[0].subject == f"models/{namespace}/m/jobs/m-modeller"
+
     # The Job's Pod carries our labels (from the template) but is the Job's, not the Model's: its
     # owner follows the Job (ADR 138). A labelled Pod a resource owns itself is published.
-    await _job_pod_exists(stack, namespace, "m-modeller")
-    own_pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "m-own", "namespace": namespace, "labels": labels.for_child("models", "m", "notebook")},
-        "spec": {"containers": [{"name": "main", "image": "busybox"}]},
-    }
-    stack.kubectl("apply", "-f", "-", input=json.dumps(own_pod))
+    def job_pods() -> str:
+        return stack.kubectl("get", "pods", "-n", namespace, "-l", f"{labels.JOB_NAME}=m-modeller", "-o", "name").stdout
+
+    eventually(job_pods, 30, "a Pod of Job m-modeller")
+    create_pod(stack, namespace, "m-own", "busybox", ["true"], labels=labels.for_child("models", "m", "notebook"))
     pods = await _events(bus, subjects.child_change("models", namespace, "m", "Pod", "m-own"), 1)
     assert pods[0].type == "ai.substratus.pod.changed.v1"
     # Both Pods come on the one Pod watch, the Job's first: had it been published, it would be by now.
