@@ -171,18 +171,18 @@ class View:
             # Folded already (the event's object is the one held: no second decode), or a late
             # older version: the view keeps what it has.
             held = obj if current.version == version else table[key]
-            return held, self._changed(record, obj)
+            return held, self._changed(record, uid, version)
         table.put(key, obj, event.data)
-        self._record(record, obj)
-        return obj, self._changed(record, obj)
+        self._record(record, obj, uid, version)
+        return obj, self._changed(record, uid, version)
 
-    def _record(self, record: tuple[ResourceKey, ChildKey | None], obj: Object) -> None:
+    def _record(self, record: tuple[ResourceKey, ChildKey | None], obj: Object, uid: str | None, version: str) -> None:
+        """Remember whether this version (``uid`` and ``version`` are ``obj``'s) moved the summary."""
         if self.summarize is None:
             return
         summary = self.summarize(record[0], record[1], obj)
         if summary is None:
             return
-        uid, version = compact.identity(obj)
         records = self._changes.setdefault(record[0], {})
         last = records.get(record[1])
         if last is None or last.uid != uid:
@@ -192,9 +192,8 @@ class View:
         last.add(version, last.after != summary)
         last.after = summary
 
-    def _changed(self, record: tuple[ResourceKey, ChildKey | None], obj: Object) -> bool:
+    def _changed(self, record: tuple[ResourceKey, ChildKey | None], uid: str | None, version: str) -> bool:
         last = self._changes.get(record[0], {}).get(record[1])
-        uid, version = compact.identity(obj)
         if last is None or last.uid != uid:
             return True
         return last.changed.get(version, True)
