@@ -57,7 +57,7 @@ NOT_READY_REASON = "NotReady"
 
 @dataclass(frozen=True)
 class Transition:
-    """One condition that changed status or reason in an apply: one Event."""
+    """One condition that moved in an apply (:func:`_changed`): one Event."""
 
     regarding: Object
     action: str
@@ -89,8 +89,27 @@ def _note(text: str) -> str:
     return raw[: NOTE_MAX_BYTES - 3].decode(errors="ignore") + "…"
 
 
+def _generation(condition: Object) -> int:
+    try:
+        return int(condition.get("observedGeneration") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _changed(prev: Object, now: Object, failing: bool) -> bool:
+    """Whether a condition moved: its status or reason did, or a failure is one of a newer generation.
+
+    The writer applies only the newest report per service (docs/adr/103): a new spec that fails
+    again can go from the old failure to the new one without the "building" in between, and that
+    repeat must still be told (it counts in the failure's series).
+    """
+    if (prev.get("status"), prev.get("reason")) != (now.get("status"), now.get("reason")):
+        return True
+    return failing and _generation(now) > _generation(prev)
+
+
 def transitions(before: Object | None, after: Object, now: dt.datetime) -> list[Transition]:
-    """The Events of an apply: each condition whose status or reason changed, in work order, and
+    """The Events of an apply: each condition that moved (:func:`_changed`), in work order, and
     Ready last (only when ready flips, so a failure is not told twice)."""
     meta = after.get("metadata", {})
     regarding = {
@@ -105,10 +124,10 @@ def transitions(before: Object | None, after: Object, now: dt.datetime) -> list[
     order = {t: i for i, t in enumerate(("Uploaded", "Built", "Complete", "Serving"))}
     for type_ in sorted((t for t in new if t != patches.READY), key=lambda t: (order.get(t, len(order)), t)):
         c, prev = new[type_], old.get(type_)
-        if prev is not None and (prev.get("status"), prev.get("reason")) == (c.get("status"), c.get("reason")):
-            continue
         reason = str(c.get("reason"))
         failing = c.get("status") == "False" and reason in patches.FAILURE_REASONS
+        if prev is not None and not _changed(prev, c, failing):
+            continue
         message = str(c.get("message") or "")
         note = f"{type_}: {message}" if message else f"{type_} is {c.get('status')}"
         found.append(Transition(regarding, type_, reason, _note(note), "Warning" if failing else "Normal", now))

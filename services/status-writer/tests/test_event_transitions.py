@@ -11,14 +11,21 @@ from substratus_status_writer import events
 T0 = dt.datetime(2026, 12, 2, 6, 0, tzinfo=dt.UTC)
 
 
-def dataset(*conditions: tuple[str, str, str, str]) -> dict[str, Any]:
+def dataset(*conditions: tuple[str, str, str, str], generation: int = 1) -> dict[str, Any]:
     return {
         "apiVersion": "substratus.ai/v1",
         "kind": "Dataset",
-        "metadata": {"name": "d", "namespace": "ns", "uid": "u1", "generation": 1},
+        "metadata": {"name": "d", "namespace": "ns", "uid": "u1", "generation": generation},
         "status": {
             "conditions": [
-                {"type": t, "status": s, "reason": r, "message": m, "lastTransitionTime": "2026-12-02T06:00:00Z"}
+                {
+                    "type": t,
+                    "status": s,
+                    "reason": r,
+                    "message": m,
+                    "lastTransitionTime": "2026-12-02T06:00:00Z",
+                    "observedGeneration": generation,
+                }
                 for t, s, r, m in conditions
             ]
         },
@@ -42,6 +49,29 @@ def test_a_failed_build_is_a_warning_with_its_message() -> None:
 def test_a_message_change_alone_is_no_transition() -> None:
     before = dataset(("Complete", "False", "JobNotComplete", "0/1 pods"))
     after = dataset(("Complete", "False", "JobNotComplete", "1/1 pods"))
+    assert events.transitions(before, after, T0) == []
+
+
+def test_a_newer_generation_failing_again_is_told_even_without_the_building_between() -> None:
+    # The writer coalesced the "building v2" report away: v1's failure becomes v2's at once.
+    before = dataset(("Built", "False", "JobFailed", "tag v1 not found"), ("Ready", "False", "JobFailed", "v1"))
+    after = dataset(
+        ("Built", "False", "JobFailed", "tag v2 not found"), ("Ready", "False", "JobFailed", "v2"), generation=2
+    )
+    found = events.transitions(before, after, T0)
+    assert summary(found) == [("Warning", "Built", "JobFailed", "Built: tag v2 not found")]
+    assert found[0].key == events.transitions(None, before, T0)[0].key  # counted in the same series
+
+
+def test_a_failure_reported_again_for_the_same_generation_is_no_transition() -> None:
+    before = dataset(("Built", "False", "JobFailed", "attempt 1"))
+    after = dataset(("Built", "False", "JobFailed", "attempt 1, told again"))
+    assert events.transitions(before, after, T0) == []
+
+
+def test_progress_at_a_newer_generation_is_no_transition() -> None:
+    before = dataset(("Complete", "False", "JobNotComplete", "0/1 pods"))
+    after = dataset(("Complete", "False", "JobNotComplete", "0/1 pods"), generation=2)
     assert events.transitions(before, after, T0) == []
 
 
