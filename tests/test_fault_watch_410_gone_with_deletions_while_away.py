@@ -13,6 +13,7 @@ from substratus_common.bus import connection
 from substratus_common.events import envelope, subjects
 from substratus_common.kube import client, resources
 from substratus_local.stack import Stack
+from substratus_local.testing import needs_410_on_compaction
 from substratus_local.testing_nats import last_versions, until
 from substratus_watcher import known, publisher, sync
 
@@ -48,6 +49,7 @@ async def running(type_sync: sync.TypeSync) -> AsyncIterator[None]:
 async def test_410_gone_relists_and_tombstones_what_was_deleted_while_away(
     stack: Stack, namespace: str, bus: connection.Bus
 ) -> None:
+    needs_410_on_compaction(stack)
     label = secrets.token_hex(4)
     kube = await client.connect(str(stack.kubeconfig))
     try:

@@ -106,6 +106,8 @@ class State:
     s3_secret_key: str = ""
     bin_dirs: list[str] = field(default_factory=list)
     real_node: bool = False
+    watch_cache: bool = True
+    """The API server's watch cache, on as in every cluster; the test stacks turn it off (ADR 139)."""
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout: float, log: Path | None = None) -> None:
@@ -131,15 +133,20 @@ class Stack:
         job_pod_delay_ms: int = 1000,
         with_services: bool = False,
         real_node: bool | None = None,
+        watch_cache: bool | None = None,
     ) -> None:
-        """``real_node``: run the real node beside the kwok nodes (ADR 021); None keeps what the
-        stack under ``root`` was started with (so ``down`` and ``status`` need not be told)."""
+        """``real_node``: run the real node beside the kwok nodes (ADR 021); ``watch_cache``: the
+        API server's watch cache (ADR 139: on but for the test stacks, whose watches must meet 410
+        Gone as soon as etcd is compacted). None keeps what the stack under ``root`` was started
+        with (so ``down`` and ``status`` need not be told)."""
         self.root = root.resolve()
         self.job_pod_delay_ms = job_pod_delay_ms
         self.with_services = with_services
         self.state = self._load_state()
         if real_node is not None:
             self.state.real_node = real_node
+        if watch_cache is not None:
+            self.state.watch_cache = watch_cache
         self._children: dict[str, subprocess.Popen[bytes]] = {}
 
     # ---- paths and state -------------------------------------------------------------------
@@ -511,9 +518,10 @@ class Stack:
                 "--enable-admission-plugins=NodeRestriction",
                 "--allow-privileged=true",
                 "--endpoint-reconciler-type=none",
-                # Watches go to etcd itself, so compacting etcd past a watcher's version gives 410
-                # Gone as it eventually does in any cluster (the watch cache would hide it for minutes).
-                "--watch-cache=false",
+                # Off (the test stacks): watches go to etcd itself, so compacting etcd past a watcher's
+                # version gives 410 Gone at once, as it eventually does in any cluster (the watch
+                # cache would hide it for minutes). On: what every cluster runs (ADR 139).
+                f"--watch-cache={'true' if self.state.watch_cache else 'false'}",
                 f"--cert-dir={self.root / 'apiserver-certs'}",
                 # kwok plays the kubelet: logs, exec and port-forward are proxied to it.
                 f"--kubelet-client-certificate={p / 'admin.crt'}",

@@ -12,6 +12,7 @@ import pytest
 
 from substratus_common.kube import client, resources
 from substratus_local.stack import Stack
+from substratus_local.testing import needs_410_on_compaction
 from substratus_watcher import sync
 
 MANAGER = "substratus-test"
@@ -117,6 +118,7 @@ async def test_restart_from_known_state_sends_only_what_changed_and_tombstones(
 async def test_compacted_resource_version_relists_without_losing_a_change(
     kube: client.Kube, namespace: str, stack: Stack
 ) -> None:
+    needs_410_on_compaction(stack)
     label = secrets.token_hex(4)
     sink = RecordingSink()
     type_sync = sync.TypeSync(
