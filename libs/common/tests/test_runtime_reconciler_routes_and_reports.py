@@ -140,6 +140,23 @@ def test_a_job_wakes_its_owner_only_when_what_the_owner_reports_changes() -> Non
     assert loop.route(_delivery(MODEL, _model("m"))) == [key]
 
 
+class IgnoresJobs(Waits):
+    """As the builder sees the trainer's Jobs: nothing of them matters."""
+
+    def summary(self, kind: str, child: Object) -> object:
+        return reconciler.UNWATCHED
+
+
+def test_an_unwatched_child_wakes_its_owner_not_even_when_first_seen_but_its_deletion_does() -> None:
+    loop, _, _ = _loop()
+    loop.reconciler = IgnoresJobs(reconciler.Outcome(()))
+    key = ResourceKey("models", "ns", "m")
+    assert loop.route(_delivery(JOB, _job("m", active=1, rv=1))) == []
+    assert loop.route(_delivery(JOB, _job("m", succeeded=1, rv=2))) == []
+    assert loop.route(_delivery(JOB, _job("m", succeeded=1, rv=3), deleted=True)) == [key]
+    assert loop.route(_delivery(MODEL, _model("m"))) == [key]
+
+
 def test_a_write_of_its_own_report_does_not_wake_a_resource_but_a_new_generation_or_another_services_does() -> None:
     loop, _, _ = _loop()
     key = ResourceKey("models", "ns", "m")

@@ -52,7 +52,6 @@ SPEC = reconciler.Spec(
     watches=(ConditionType.UPLOADED,),  # an upload build waits for the uploader's verdict
 )
 built = functools.partial(report.condition, ConditionType.BUILT)
-NOT_A_BUILD = "not a build Job"
 
 
 class Builder(reconciler.Reconciler):
@@ -69,7 +68,7 @@ class Builder(reconciler.Reconciler):
     def summary(self, kind: str, child: Object) -> object:
         meta = child.get("metadata") or {}
         if (meta.get("labels") or {}).get(labels.ROLE) != builds.ROLE:
-            return NOT_A_BUILD  # the trainer's Jobs of the same Model: what they do changes nothing here
+            return reconciler.UNWATCHED  # the trainer's Jobs of the same Model: nothing of them matters here
         state = job_status.state_of(child)
         return meta.get("uid"), (meta.get("annotations") or {}).get(builds.BUILD_HASH), state.phase
 

@@ -66,6 +66,7 @@ RESEND_MAX_S = 600.0
 Object = dict[str, Any]
 T = TypeVar("T")
 Applied = plan.Applied
+UNWATCHED = view.UNWATCHED
 Child = plan.Child
 Replace = plan.Replace
 
@@ -140,7 +141,8 @@ class Reconciler(Protocol):
         return {}
 
     def summary(self, kind: str, child: Object) -> object:
-        """What of a child its owner reports; a change of it (only) wakes the owner."""
+        """What of a child its owner reports; a change of it (only) wakes the owner. :data:`UNWATCHED`:
+        nothing of this child matters here, and not even its first sighting wakes the owner."""
         return default_summary(child)
 
     def status_says(self, obj: Object, outcome: Outcome) -> bool:

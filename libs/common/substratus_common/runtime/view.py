@@ -43,6 +43,10 @@ Summarize = Callable[[ResourceKey, ChildKey | None, Object], object]
 pass; None: the view keeps no record of its changes."""
 
 
+UNWATCHED = "unwatched: no version of it changes what its owner reports"
+"""A summary meaning that no version of a child, its first sighting included, wakes its owner (the
+trainer's Jobs of a Model, as the builder sees them)."""
+
 HISTORY = 8
 """Versions per object whose change flag the view keeps: a consumer that lags behind the view
 (its workers busy) is handed versions the view has already moved past, and each is judged by its
@@ -187,7 +191,7 @@ class View:
         last = records.get(record[1])
         if last is None or last.uid != uid:
             records[record[1]] = last = _Change(uid, summary, {})
-            last.add(version, True)  # a first sighting: nothing to compare with
+            last.add(version, summary != UNWATCHED)  # a first sighting: nothing to compare with
             return
         last.add(version, last.after != summary)
         last.after = summary
