@@ -11,7 +11,10 @@ The status writer sees every transition: it compares the conditions before and a
   repeat starts a new Event. Names are ``<name>.<first time, hex nanoseconds>`` (client-go's):
   ``kubectl describe`` lists new-style Events in name order, which is then the order they began;
 - writes are rate-limited per resource (a token bucket, like client-go's spam filter) and queued
-  in a bounded queue; past either bound an Event is dropped. There is no budget for the recorder
+  per namespace, each queue bounded and the whole bounded too; past any bound an Event is
+  dropped. The worker takes the namespaces in turn, so a burst in one (a thousand Models at
+  once, or a namespace being deleted, whose Events the API refuses) never delays another's by
+  more than one write, nor fills the queue another's Events need. There is no budget for the recorder
   as a whole (a kubelet's ``--event-qps``): one component records the Events of every resource,
   and a burst of other resources, or a backlog of their reports, would then silence the failure
   of the one a user is looking at.
@@ -30,7 +33,7 @@ import logging
 import os
 import socket
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -173,7 +176,9 @@ class Limits:
     """The bounds of the recorder (client-go's spam filter allows a burst of 25 per object)."""
 
     queue: int = 1000
-    """Events waiting to be written; past it new ones are dropped."""
+    """Events waiting to be written, all namespaces together; past it new ones are dropped."""
+    namespace_queue: int = 200
+    """Events of one namespace waiting to be written; past it that namespace's new ones are dropped."""
     burst: int = 25
     """Writes per resource at once."""
     refill_s: float = 10.0
@@ -204,7 +209,13 @@ class Recorder:
             ["outcome"],
             registry=registry,
         )
-        self._queue: asyncio.Queue[Transition] = asyncio.Queue(maxsize=self.limits.queue)
+        self._queues: OrderedDict[str, deque[Transition]] = OrderedDict()
+        """Per namespace, its Events waiting, oldest first; the worker takes the first namespace's
+        oldest, then moves that namespace last (round robin)."""
+        self._waiting = 0
+        self._work = asyncio.Event()  # something is queued
+        self._idle = asyncio.Event()  # nothing is queued or being written
+        self._idle.set()
         self._series: OrderedDict[tuple[str, str, str, str], tuple[str, int]] = OrderedDict()
         """Series key → (Event name, count so far)."""
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
@@ -217,21 +228,45 @@ class Recorder:
         try:
             found = transitions(before, after, dt.datetime.now(dt.UTC))
             for transition in found:
-                try:
-                    self._queue.put_nowait(transition)
-                except asyncio.QueueFull:
-                    self._count("dropped", transition, "the event queue is full")
+                self._enqueue(transition)
             if found and self._worker is None:
                 self._worker = asyncio.get_running_loop().create_task(self._run(), name="record-events")
         except Exception:  # recording must never fail a status write
             log.exception("could not record events")
             self.outcomes.labels("failed").inc()
 
+    def _enqueue(self, transition: Transition) -> None:
+        namespace = str(transition.regarding.get("namespace"))
+        queue = self._queues.get(namespace)
+        if queue is not None and len(queue) >= self.limits.namespace_queue:
+            self._count("dropped", transition, "the namespace's event queue is full")
+            return
+        if self._waiting >= self.limits.queue:
+            self._count("dropped", transition, "the event queue is full")
+            return
+        if queue is None:
+            queue = self._queues[namespace] = deque()
+        queue.append(transition)
+        self._waiting += 1
+        self._idle.clear()
+        self._work.set()
+
+    def _next(self) -> Transition:
+        """The oldest Event of the namespace whose turn it is (there is one: ``_waiting`` > 0)."""
+        namespace, queue = next(iter(self._queues.items()))
+        transition = queue.popleft()
+        if queue:
+            self._queues.move_to_end(namespace)
+        else:
+            del self._queues[namespace]
+        self._waiting -= 1
+        return transition
+
     async def flush(self, timeout_s: float = 10.0) -> None:
         """Wait (bounded) until every queued Event is written or given up on."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout_s):
-                await self._queue.join()
+                await self._idle.wait()
 
     async def aclose(self, timeout_s: float = 5.0) -> None:
         """Write what is queued (bounded), then stop the worker."""
@@ -244,7 +279,12 @@ class Recorder:
 
     async def _run(self) -> None:
         while True:
-            transition = await self._queue.get()
+            if not self._waiting:
+                self._work.clear()
+                self._idle.set()
+                await self._work.wait()
+                continue
+            transition = self._next()
             try:
                 async with asyncio.timeout(self.limits.write_timeout_s):
                     await self._write(transition)
@@ -253,8 +293,6 @@ class Recorder:
             except Exception as error:  # a bug here must not stop recording the next ones
                 log.exception("recording an event failed")
                 self._count("failed", transition, repr(error))
-            finally:
-                self._queue.task_done()
 
     def _allowed(self, transition: Transition) -> str | None:
         """None when the Event may be written; else which limit it is over."""

@@ -100,3 +100,28 @@ async def test_a_resource_past_its_burst_is_rate_limited() -> None:
     await recorder.aclose()
     assert len(kube.created) + len(kube.patched) == 2
     assert outcome(recorder, "dropped") == 3
+
+
+def in_namespace(reason: str, namespace: str, uid: str) -> dict[str, Any]:
+    obj = dataset(reason, uid=uid)
+    obj["metadata"]["namespace"] = namespace
+    return obj
+
+
+async def test_a_burst_in_one_namespace_neither_crowds_out_nor_delays_another() -> None:
+    # As after a test whose namespace is being deleted: its many Events are refused one by one.
+    kube = RecordingKube()
+    recorder = events.Recorder(kube, limits=events.Limits(queue=50, namespace_queue=20), instance="test")  # type: ignore[arg-type]
+    for i in range(40):
+        recorder.observe(None, in_namespace("JobFailed", "busy", f"b{i}"))
+    recorder.observe(None, in_namespace("JobNotComplete", "quiet", "q1"))
+    recorder.observe(in_namespace("JobNotComplete", "quiet", "q1"), in_namespace("JobFailed", "quiet", "q1"))
+    assert outcome(recorder, "dropped") == 20  # the busy namespace past its own bound; none of quiet's
+    await recorder.aclose()
+    order = [(e["metadata"]["namespace"], e["regarding"]["uid"]) for e in kube.created]
+    assert order[:4] == [("busy", "b0"), ("quiet", "q1"), ("busy", "b1"), ("quiet", "q1")]  # in turn
+    assert [e["reason"] for e in kube.created if e["metadata"]["namespace"] == "quiet"] == [
+        "JobNotComplete",
+        "JobFailed",
+    ]
+    assert len(order) == 22
