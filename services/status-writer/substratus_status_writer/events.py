@@ -14,7 +14,11 @@ The status writer sees every transition: it compares the conditions before and a
   per namespace, each queue bounded and the whole bounded too; past any bound an Event is
   dropped. The worker takes the namespaces in turn, so a burst in one (a thousand Models at
   once, or a namespace being deleted, whose Events the API refuses) never delays another's by
-  more than one write, nor fills the queue another's Events need. There is no budget for the recorder
+  more than one write, nor fills the queue another's Events need. ``Normal`` Events also share a
+  budget per namespace (the API server's EventRateLimit admission has the same kind of limit): a
+  burst of a thousand resources in one namespace does not write three thousand Events that only
+  repeat what their conditions say, while a failure (``Warning``) is never held back by other
+  resources. There is no budget for the recorder
   as a whole (a kubelet's ``--event-qps``): one component records the Events of every resource,
   and a burst of other resources, or a backlog of their reports, would then silence the failure
   of the one a user is looking at.
@@ -171,6 +175,17 @@ class _Bucket:
         return True
 
 
+def _bucket(buckets: OrderedDict[str, _Bucket], key: str, limits: tuple[int, float], now: float, kept: int) -> _Bucket:
+    """``key``'s bucket (made with ``limits`` when new); only the ``kept`` last used are kept."""
+    bucket = buckets.get(key)
+    if bucket is None:
+        bucket = buckets[key] = _Bucket(limits[0], limits[1], now)
+    buckets.move_to_end(key)
+    while len(buckets) > kept:
+        buckets.popitem(last=False)
+    return bucket
+
+
 @dataclass(frozen=True)
 class Limits:
     """The bounds of the recorder (client-go's spam filter allows a burst of 25 per object)."""
@@ -183,6 +198,10 @@ class Limits:
     """Writes per resource at once."""
     refill_s: float = 10.0
     """Then one more write per resource every this many seconds."""
+    namespace_burst: int = 100
+    """``Normal`` Events per namespace at once (Warnings are not counted against it)."""
+    namespace_refill_s: float = 0.2
+    """Then one more ``Normal`` Event per namespace every this many seconds (5 per second)."""
     remembered: int = 4096
     """Series and buckets kept in memory (least recently used go first)."""
     write_timeout_s: float = 10.0
@@ -219,6 +238,8 @@ class Recorder:
         self._series: OrderedDict[tuple[str, str, str, str], tuple[str, int]] = OrderedDict()
         """Series key → (Event name, count so far)."""
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        self._budgets: OrderedDict[str, _Bucket] = OrderedDict()
+        """Per namespace, the budget of its Normal Events."""
         self._worker: asyncio.Task[None] | None = None
         self._dropped_since_told = 0
         self._told_at = -DROPS_TOLD_EVERY_S
@@ -237,6 +258,11 @@ class Recorder:
 
     def _enqueue(self, transition: Transition) -> None:
         namespace = str(transition.regarding.get("namespace"))
+        if transition.type == "Normal":
+            now, limits = time.monotonic(), (self.limits.namespace_burst, self.limits.namespace_refill_s)
+            if not _bucket(self._budgets, namespace, limits, now, self.limits.remembered).take(now):
+                self._count("dropped", transition, "over the namespace's budget for Normal events")
+                return
         queue = self._queues.get(namespace)
         if queue is not None and len(queue) >= self.limits.namespace_queue:
             self._count("dropped", transition, "the namespace's event queue is full")
@@ -297,12 +323,7 @@ class Recorder:
     def _allowed(self, transition: Transition) -> str | None:
         """None when the Event may be written; else which limit it is over."""
         uid, now = str(transition.regarding.get("uid")), time.monotonic()
-        bucket = self._buckets.get(uid)
-        if bucket is None:
-            bucket = self._buckets[uid] = _Bucket(self.limits.burst, self.limits.refill_s, now)
-        self._buckets.move_to_end(uid)
-        while len(self._buckets) > self.limits.remembered:
-            self._buckets.popitem(last=False)
+        bucket = _bucket(self._buckets, uid, (self.limits.burst, self.limits.refill_s), now, self.limits.remembered)
         return None if bucket.take(now) else "over the per-resource rate limit"
 
     async def _write(self, transition: Transition) -> None:

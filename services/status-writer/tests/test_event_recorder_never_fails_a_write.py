@@ -125,3 +125,23 @@ async def test_a_burst_in_one_namespace_neither_crowds_out_nor_delays_another() 
         "JobFailed",
     ]
     assert len(order) == 22
+
+
+async def test_normal_events_share_a_budget_per_namespace_and_warnings_are_never_held_back() -> None:
+    kube = RecordingKube()
+    limits = events.Limits(namespace_burst=3, namespace_refill_s=3600)
+    recorder = events.Recorder(kube, limits=limits, instance="test")  # type: ignore[arg-type]
+    for i in range(10):  # a burst of ten resources in one namespace, each starting its build
+        recorder.observe(None, in_namespace("JobNotComplete", "busy", f"b{i}"))
+    recorder.observe(None, in_namespace("JobFailed", "busy", "b9"))  # a failure in the busy namespace
+    recorder.observe(None, in_namespace("JobNotComplete", "quiet", "q1"))  # another user's namespace
+    await recorder.aclose()
+    told = sorted((e["metadata"]["namespace"], e["regarding"]["uid"], e["type"]) for e in kube.created)
+    assert told == [
+        ("busy", "b0", "Normal"),
+        ("busy", "b1", "Normal"),
+        ("busy", "b2", "Normal"),
+        ("busy", "b9", "Warning"),
+        ("quiet", "q1", "Normal"),
+    ]
+    assert outcome(recorder, "dropped") == 7
