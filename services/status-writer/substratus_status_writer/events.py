@@ -18,10 +18,9 @@ The status writer sees every transition: it compares the conditions before and a
   budget per namespace (the API server's EventRateLimit admission has the same kind of limit): a
   burst of a thousand resources in one namespace does not write three thousand Events that only
   repeat what their conditions say, while a failure (``Warning``) is never held back by other
-  resources. There is no budget for the recorder
-  as a whole (a kubelet's ``--event-qps``): one component records the Events of every resource,
-  and a burst of other resources, or a backlog of their reports, would then silence the failure
-  of the one a user is looking at.
+  resources. There is no budget for the recorder as a whole (a kubelet's ``--event-qps``): one
+  component records the Events of every resource, and a burst of other resources, or a backlog
+  of their reports, would then silence the failure of the one a user is looking at.
 
 Recording never fails or blocks a status write: :meth:`Recorder.observe` only queues, a worker
 task writes, and every error is logged and counted (``substratus_kube_events{outcome}``).
