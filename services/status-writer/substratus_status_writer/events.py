@@ -10,7 +10,7 @@ The status writer sees every transition: it compares the conditions before and a
   (the API keeps it immutable). Series live in memory, as client-go's do: after a restart a
   repeat starts a new Event. Names are ``<name>.<first time, hex nanoseconds>`` (client-go's):
   ``kubectl describe`` lists new-style Events in name order, which is then the order they began;
-- writes are rate-limited per resource (a token bucket, like client-go's spam filter) and queued
+- Events are rate-limited per resource (a token bucket, like client-go's spam filter) and queued
   per namespace, each queue bounded and the whole bounded too; past any bound an Event is
   dropped. The worker takes the namespaces in turn, so a burst in one (a thousand Models at
   once, or a namespace being deleted, whose Events the API refuses) never delays another's by
@@ -256,12 +256,11 @@ class Recorder:
             self.outcomes.labels("failed").inc()
 
     def _enqueue(self, transition: Transition) -> None:
+        over = self._allowed(transition)
+        if over is not None:
+            self._count("dropped", transition, over)
+            return
         namespace = str(transition.regarding.get("namespace"))
-        if transition.type == "Normal":
-            now, limits = time.monotonic(), (self.limits.namespace_burst, self.limits.namespace_refill_s)
-            if not _bucket(self._budgets, namespace, limits, now, self.limits.remembered).take(now):
-                self._count("dropped", transition, "over the namespace's budget for Normal events")
-                return
         queue = self._queues.get(namespace)
         if queue is not None and len(queue) >= self.limits.namespace_queue:
             self._count("dropped", transition, "the namespace's event queue is full")
@@ -320,16 +319,19 @@ class Recorder:
                 self._count("failed", transition, repr(error))
 
     def _allowed(self, transition: Transition) -> str | None:
-        """None when the Event may be written; else which limit it is over."""
-        uid, now = str(transition.regarding.get("uid")), time.monotonic()
-        bucket = _bucket(self._buckets, uid, (self.limits.burst, self.limits.refill_s), now, self.limits.remembered)
-        return None if bucket.take(now) else "over the per-resource rate limit"
+        """None when the Event may be queued; else which rate limit it is over (checked before it
+        takes a place in a queue)."""
+        uid, now, kept = str(transition.regarding.get("uid")), time.monotonic(), self.limits.remembered
+        if not _bucket(self._buckets, uid, (self.limits.burst, self.limits.refill_s), now, kept).take(now):
+            return "over the per-resource rate limit"
+        if transition.type == "Normal":
+            budget = (self.limits.namespace_burst, self.limits.namespace_refill_s)
+            namespace = str(transition.regarding.get("namespace"))
+            if not _bucket(self._budgets, namespace, budget, now, kept).take(now):
+                return "over the namespace's budget for Normal events"
+        return None
 
     async def _write(self, transition: Transition) -> None:
-        over = self._allowed(transition)
-        if over is not None:
-            self._count("dropped", transition, over)
-            return
         known = self._series.get(transition.key)
         if known is None:
             await self._create(transition)
